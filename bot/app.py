@@ -1,0 +1,78 @@
+"""The FastAPI application: `create_app(settings)` wires the engine, the API and the other channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import __version__
+from .config import Settings
+from .engine import EngineHolder
+
+log = logging.getLogger(__name__)
+RELOAD_INTERVAL_S = 1.0
+
+
+def create_app(settings: Settings | None = None, *, holder: EngineHolder | None = None) -> FastAPI:
+    settings = settings or Settings()
+    holder = holder or EngineHolder(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if holder.engine is None:
+            try:
+                await asyncio.to_thread(holder.load)
+                log.info("serving index %s", holder.engine.index.path if holder.engine else None)
+            except Exception as exc:  # keep serving /healthz with the reason
+                holder.error = str(exc)
+                log.error("index not loaded: %s", exc)
+        task = asyncio.create_task(_watch(holder))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="bot",
+        version=__version__,
+        description="Retrieval QA for clinical evidence. Answers are verbatim quotes from the indexed "
+        "sources with numbered citations; no generative model is involved.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.holder = holder
+
+    from .api import router as api_router
+
+    app.include_router(api_router)
+    return app
+
+
+async def _watch(holder: EngineHolder) -> None:
+    """Pick up a rebuilt index without a restart (the old one answers until the new one is loaded)."""
+    while True:
+        await asyncio.sleep(RELOAD_INTERVAL_S)
+        try:
+            await asyncio.to_thread(holder.maybe_reload, min_interval=0)
+            if holder.engine is None and holder.error:
+                await asyncio.to_thread(_retry_load, holder)
+        except Exception as exc:  # never let the watcher die
+            log.warning("index watch failed: %s", exc)
+
+
+def _retry_load(holder: EngineHolder) -> None:
+    with contextlib.suppress(Exception):
+        holder.load()
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` (used by `bot serve`, also with several workers)."""
+    logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())

@@ -1,0 +1,260 @@
+"""`bot index`: corpus -> chunks -> vectors + BM25 + chunk store, written atomically, reusing vectors."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import chunk_document, content_hash, embed_text
+from .documents import Chunk, Document
+from .cache import VectorCache
+from .embedding import Embedder
+from .index import (
+    FILES,
+    FORMAT_VERSION,
+    MANIFEST,
+    file_digest,
+    fsync_tree,
+    previous_doc_hashes,
+    previous_vectors,
+    read_manifest,
+    resolve_build,
+    write_chunk_store,
+    write_vectors,
+)
+from .ingest import Problem
+from .lexical import Lexical
+
+log = logging.getLogger(__name__)
+KEEP_BUILDS = 2
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class BuildStats:
+    documents: int = 0
+    chunks: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    skipped_files: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False
+    path: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["problems"] = [asdict(p) for p in self.problems]
+        return d
+
+
+def doc_hash(doc: Document) -> str:
+    return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text)
+
+
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    return content_hash(*(f"{k}={v}" for k, v in sorted(hashes.items())))
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"another `bot index` is building {root}; wait for it to finish") from None
+        yield
+
+
+def _clean_leftovers(builds: Path) -> None:
+    for tmp in builds.glob(".tmp-*"):
+        log.info("removing leftover temporary build %s", tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_current(root: Path, build: Path) -> None:
+    link = root / "current"
+    if link.exists() and not link.is_symlink():
+        raise BuildError(f"{link} exists and is not a symlink; move it away and rebuild")
+    tmp_link = root / f".current-{os.getpid()}"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(build, root), tmp_link)
+    os.replace(tmp_link, link)  # atomic: readers see the old build or the new one, never neither
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in done[:-KEEP_BUILDS]:
+        if old.resolve() != keep.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_index(
+    docs: list[Document],
+    root: Path,
+    embedder: Embedder | Callable[[], Embedder],
+    *,
+    model: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    batch_size: int = 32,
+    progress: bool = True,
+    force: bool = False,
+    problems: list[Problem] | None = None,
+    cache_dir: Path | None = None,
+) -> BuildStats:
+    """Build an index of `docs` under `root`, swap it in, and return what changed.
+
+    `embedder` may be a factory, called only when something must be embedded.
+    Vectors are reused from the current index and from the vector cache in `cache_dir`.
+    """
+    t0 = time.perf_counter()
+    stats = BuildStats(documents=len(docs), problems=list(problems or []))
+    hashes = {d.id: doc_hash(d) for d in docs}
+    fingerprint = corpus_fingerprint(hashes)
+    chunking = {"size": chunk_size, "overlap": chunk_overlap, "version": 1}
+    with build_lock(root):
+        builds = root / "builds"
+        builds.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(builds)
+        old_hashes = previous_doc_hashes(root)
+        stats.added = sum(1 for d in hashes if d not in old_hashes)
+        stats.changed = sum(1 for d, h in hashes.items() if d in old_hashes and old_hashes[d] != h)
+        stats.unchanged = len(hashes) - stats.added - stats.changed
+        stats.removed = sum(1 for d in old_hashes if d not in hashes)
+
+        current = resolve_build(root)
+        if current is not None and not force:
+            try:
+                m = read_manifest(current)
+                if (m.get("corpus_fingerprint"), m.get("model"), m.get("chunking")) == (fingerprint, model, chunking):
+                    stats.up_to_date = True
+                    stats.chunks = int(m["counts"]["chunks"])
+                    stats.chunks_reused = stats.chunks
+                    stats.path = str(current)
+                    stats.seconds = time.perf_counter() - t0
+                    return stats
+            except Exception:  # unreadable old manifest: just rebuild
+                pass
+
+        chunks: list[Chunk] = []
+        texts: list[str] = []
+        bar = _progress(docs, "chunking", progress)
+        for doc in bar:
+            for chunk in chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(chunks)):
+                chunks.append(chunk)
+                texts.append(embed_text(doc, chunk))
+        stats.chunks = len(chunks)
+
+        emb = embedder if not callable(embedder) or hasattr(embedder, "encode") else None
+        dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
+        cache = previous_vectors(root, model, dim)
+        store = VectorCache(cache_dir, model, dim) if cache_dir else None
+        if store is not None:
+            cache.update(store.get(c.hash for c in chunks if c.hash not in cache))
+        todo: dict[str, str] = {}
+        for chunk, text in zip(chunks, texts, strict=True):
+            if chunk.hash not in cache:
+                todo.setdefault(chunk.hash, text)
+        stats.chunks_embedded = len(todo)
+        stats.chunks_reused = len(chunks) - sum(1 for c in chunks if c.hash in todo)
+        if todo:
+            emb = emb or _call(embedder)
+            log.info("embedding %d chunks (%d reused)", len(todo), stats.chunks_reused)
+            fresh = emb.encode(list(todo.values()), batch_size=batch_size, progress=progress)
+            new = dict(zip(todo.keys(), fresh, strict=True))
+            cache.update(new)
+            if store is not None:
+                store.put(new)
+        if store is not None:
+            store.close()
+        matrix = (
+            np.stack([cache[c.hash] for c in chunks]).astype(np.float32)
+            if chunks
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+        try:
+            write_vectors(tmp / "vectors.faiss", matrix)
+            write_chunk_store(tmp / "chunks.sqlite", docs, chunks, hashes)
+            Lexical.build(texts).save(tmp / "bm25")
+            kinds: dict[str, int] = {}
+            for c in chunks:
+                kinds[c.kind] = kinds.get(c.kind, 0) + 1
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "model": model,
+                "dimension": dim,
+                "chunking": chunking,
+                "corpus_fingerprint": fingerprint,
+                "counts": {"documents": len(docs), "chunks": len(chunks)},
+                "kinds": dict(sorted(kinds.items())),
+                "faiss": "IndexFlatIP",
+                "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "files": {name: file_digest(tmp / name) for name in FILES},
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+            fsync_tree(tmp)
+            final = builds / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + fingerprint[:8])
+            if final.exists():
+                final = final.with_name(final.name + f"-{os.getpid()}")
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _swap_current(root, final)
+        _prune(builds, final)
+        stats.path = str(final)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _call(factory: Embedder | Callable[[], Embedder]) -> Embedder:
+    return factory() if callable(factory) and not hasattr(factory, "encode") else factory  # type: ignore[return-value]
+
+
+def manifest_dim(build: Path | None, model: str) -> int | None:
+    """The dimension recorded by an existing build of the same model (saves loading the model)."""
+    if build is None:
+        return None
+    try:
+        m = read_manifest(build)
+    except Exception:
+        return None
+    return int(m["dimension"]) if m.get("model") == model else None
+
+
+def _progress(items: list[Document], desc: str, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled or len(items) < 200:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="doc")

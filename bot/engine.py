@@ -1,0 +1,125 @@
+"""The answer engine every channel shares: a loaded index, the model, and `ask()`.
+
+`EngineHolder` keeps one engine live and swaps in a rebuilt index when `current` points elsewhere,
+after the new one is fully loaded; requests in flight finish on the engine they started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .answer import AnswerPolicy, build_answer
+from .config import Settings
+from .documents import Answer
+from .embedding import load_embedder
+from .index import Index, load_index, resolve_build
+from .search import Searcher
+
+log = logging.getLogger(__name__)
+
+
+class QuestionError(ValueError):
+    """A question the bot will not take (empty, too long, unreadable)."""
+
+
+def clean_question(question: str, *, max_chars: int) -> str:
+    """Collapse whitespace and check limits; raise `QuestionError` with a message for the user."""
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in question):
+        raise QuestionError("The question contains control characters.")
+    text = " ".join(question.split())
+    if not text:
+        raise QuestionError("The question is empty.")
+    if len(text) > max_chars:
+        raise QuestionError(f"The question is too long ({len(text)} characters; the limit is {max_chars}).")
+    return text
+
+
+class Engine:
+    def __init__(self, settings: Settings, index: Index) -> None:
+        self.settings = settings
+        self.index = index
+        self.searcher = Searcher(index, load_embedder(settings.model, device=settings.device),
+                                 candidates=settings.candidates)  # fmt: skip
+        self.policy = AnswerPolicy(
+            top_k=settings.top_k,
+            max_bullets=settings.max_bullets,
+            max_bullets_per_section=settings.max_bullets_per_section,
+            min_score=settings.min_score,
+        )
+
+    @classmethod
+    def load(cls, settings: Settings, *, verify: bool = True) -> Engine:
+        return cls(settings, load_index(settings.index, model=settings.model, verify=verify))
+
+    def ask(self, question: str, *, kinds: list[str] | None = None) -> Answer:
+        t0 = time.perf_counter()
+        question = clean_question(question, max_chars=self.settings.max_question_chars)
+        answer = build_answer(question, self.searcher, self.policy, kinds=kinds or None)
+        answer.took_ms = round((time.perf_counter() - t0) * 1000, 2)
+        return answer
+
+    def info(self) -> dict[str, Any]:
+        m = self.index.manifest
+        return {
+            "documents": m["counts"]["documents"],
+            "chunks": m["counts"]["chunks"],
+            "model": m["model"],
+            "dimension": m["dimension"],
+            "built_at": m["built_at"],
+            "kinds": m.get("kinds", {}),
+            "build": self.index.path.name,
+        }
+
+
+class EngineHolder:
+    """Holds the live engine; `maybe_reload()` swaps in a newer build once it has loaded completely."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._build: Path | None = None
+        self._lock = threading.Lock()
+        self.error: str | None = None
+        self.last_check = 0.0
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    def load(self) -> Engine:
+        with self._lock:
+            engine = Engine.load(self.settings)
+            self._engine, self._build, self.error = engine, engine.index.path, None
+            return engine
+
+    def maybe_reload(self, *, min_interval: float = 1.0) -> bool:
+        """Load the build `current` points at, if it changed. Returns True when a new engine went live."""
+        now = time.monotonic()
+        if now - self.last_check < min_interval:
+            return False
+        self.last_check = now
+        build = resolve_build(self.settings.index)
+        if build is None or build == self._build:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            engine = Engine.load(self.settings)
+        except Exception as exc:
+            self.error = str(exc)
+            log.error("new index at %s not loaded, still serving %s: %s", build, self._build, exc)
+            self._build = build  # do not retry a broken build every second
+            return False
+        finally:
+            self._lock.release()
+        old = self._engine
+        self._engine, self._build, self.error = engine, engine.index.path, None
+        log.info("now serving index %s (%s chunks)", engine.index.path.name, engine.index.size)
+        if old is not None:
+            threading.Timer(30.0, old.index.close).start()
+        return True

@@ -1,0 +1,289 @@
+"""The on-disk index: plain files plus a manifest, built in a temporary directory and swapped in atomically.
+
+Layout of an index root:
+
+    ROOT/current -> builds/20261124T101500-ab12cd   (a symlink, replaced with one atomic rename)
+    ROOT/builds/<build>/manifest.json                 format version, model, dimension, chunking, counts…
+    ROOT/builds/<build>/vectors.faiss                 FAISS inner-product index, row i = chunk i
+    ROOT/builds/<build>/chunks.sqlite                 documents and chunks (text, offsets, sentences)
+    ROOT/builds/<build>/bm25/                         bm25s matrices (.npy) and vocabulary (.json)
+
+`--index` may also name a build directory itself (one holding manifest.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import Chunk, Document, Section, Span
+from .lexical import Lexical
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FILES = ("vectors.faiss", "chunks.sqlite")
+
+
+class IndexError_(RuntimeError):
+    """An index that cannot be used; the message says what to do."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+def resolve_build(root: Path) -> Path | None:
+    """The build directory an index path points at, or None when there is none yet."""
+    if (root / MANIFEST).is_file():
+        return root
+    current = root / "current"
+    if (current / MANIFEST).is_file():
+        return current.resolve()
+    return None
+
+
+def read_manifest(build: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((build / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index manifest {build / MANIFEST} is unreadable ({exc}): rebuild with `bot index`")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"index at {build} has format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
+            f", this bot reads format {FORMAT_VERSION}: rebuild with `bot index`"
+        )
+    return manifest
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sentences_json(spans: list[Span]) -> str:
+    return json.dumps([[s.start, s.end] for s in spans])
+
+
+def write_chunk_store(path: Path, docs: list[Document], chunks: list[Chunk], doc_hashes: dict[str, str]) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(
+            """
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, kind TEXT NOT NULL, url TEXT,
+                date TEXT, source TEXT, text TEXT NOT NULL, sections TEXT NOT NULL, hash TEXT NOT NULL);
+            CREATE TABLE chunks (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
+                "end" INTEGER NOT NULL, kind TEXT NOT NULL, heading TEXT NOT NULL, hash TEXT NOT NULL,
+                text TEXT NOT NULL, sentences TEXT NOT NULL);
+            """
+        )
+        db.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                (d.id, d.title, d.kind, d.url, d.date, d.source, d.text,
+                 json.dumps([[s.start, s.end, s.kind] for s in d.sections]), doc_hashes[d.id])
+                for d in docs
+            ),
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences))
+                for c in chunks
+            ),
+        )
+        db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
+        db.commit()
+    finally:
+        db.close()
+
+
+@dataclass
+class Index:
+    """A loaded index: vectors, BM25 and the chunk store, read-only."""
+
+    path: Path
+    manifest: dict[str, Any]
+    vectors: Any  # faiss.Index
+    lexical: Lexical
+    db: sqlite3.Connection
+    kinds: np.ndarray  # kind code per chunk row
+    kind_names: list[str]
+    doc_of_row: np.ndarray  # document number per chunk row
+    doc_ids: list[str]
+
+    @property
+    def size(self) -> int:
+        return int(self.vectors.ntotal)
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    def kind_mask(self, kinds: list[str] | None) -> np.ndarray | None:
+        if not kinds:
+            return None
+        codes = [self.kind_names.index(k) for k in kinds if k in self.kind_names]
+        return np.isin(self.kinds, codes)
+
+    def chunks(self, rows: list[int]) -> dict[int, Chunk]:
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        cur = self.db.execute(
+            f'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks '
+            f"WHERE row IN ({marks})",
+            [int(r) for r in rows],
+        )
+        out = {}
+        for row, doc_id, start, end, kind, heading, h, text, sents in cur:
+            spans = [Span(a, b) for a, b in json.loads(sents)]
+            out[row] = Chunk(row, doc_id, start, end, text, kind, heading, spans, h)
+        return out
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self.db.execute(
+            "SELECT id, title, kind, url, date, source, text, sections FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        sections = [Section(a, b, k) for a, b, k in json.loads(row[7])]
+        return Document(row[0], row[1], row[6], row[2], row[3], row[4], row[5], sections, bool(sections))
+
+    def titles(self, doc_ids: list[str]) -> dict[str, tuple[str, str, str | None]]:
+        marks = ",".join("?" * len(doc_ids))
+        cur = self.db.execute(f"SELECT id, title, kind, url FROM documents WHERE id IN ({marks})", doc_ids)
+        return {r[0]: (r[1], r[2], r[3]) for r in cur}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> Index:
+    """Load an index; raise `IndexError_` with a message naming the fix when it cannot be used."""
+    import faiss
+
+    build = resolve_build(root)
+    if build is None:
+        raise IndexMissing(f"no index at {root}: build one with `bot index --index {root}`")
+    manifest = read_manifest(build)
+    if model is not None and manifest.get("model") != model:
+        raise IndexMismatch(
+            f"index at {build} was built with model {manifest.get('model')!r} "
+            f"(dimension {manifest.get('dimension')}), but the configured model is {model!r}: rebuild with "
+            f"`bot index --model {model}` or set BOT_MODEL={manifest.get('model')}"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        path = build / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index file {path} is missing: rebuild with `bot index`")
+        if verify and file_digest(path) != expected:
+            raise IndexCorrupt(f"index file {path} is corrupt (checksum differs): rebuild with `bot index`")
+    try:
+        vectors = faiss.read_index(str(build / "vectors.faiss"))
+        lexical = Lexical.load(build / "bm25")
+        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        rows = db.execute('SELECT row, doc_id, kind FROM chunks ORDER BY row').fetchall()
+    except Exception as exc:
+        raise IndexCorrupt(f"index at {build} cannot be read ({exc}): rebuild with `bot index`") from None
+    if vectors.d != manifest.get("dimension") or vectors.ntotal != len(rows) or lexical.size != len(rows):
+        raise IndexCorrupt(
+            f"index at {build} is inconsistent ({vectors.ntotal} vectors, {len(rows)} chunks, "
+            f"{lexical.size} BM25 rows, dimension {vectors.d}): rebuild with `bot index`"
+        )
+    kind_names = sorted({r[2] for r in rows})
+    doc_ids = list(dict.fromkeys(r[1] for r in rows))
+    doc_no = {d: i for i, d in enumerate(doc_ids)}
+    return Index(
+        path=build,
+        manifest=manifest,
+        vectors=vectors,
+        lexical=lexical,
+        db=db,
+        kinds=np.array([kind_names.index(r[2]) for r in rows], dtype=np.int16),
+        kind_names=kind_names,
+        doc_of_row=np.array([doc_no[r[1]] for r in rows], dtype=np.int64),
+        doc_ids=doc_ids,
+    )
+
+
+def previous_vectors(root: Path, model: str, dim: int) -> dict[str, np.ndarray]:
+    """hash -> vector from the current index, when it was built with the same model."""
+    build = resolve_build(root)
+    if build is None:
+        return {}
+    try:
+        import faiss
+
+        manifest = read_manifest(build)
+        if manifest.get("model") != model or manifest.get("dimension") != dim:
+            return {}
+        vectors = faiss.read_index(str(build / "vectors.faiss"))
+        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
+        hashes = [r[0] for r in db.execute("SELECT hash FROM chunks ORDER BY row")]
+        db.close()
+        if len(hashes) != vectors.ntotal:
+            return {}
+        matrix = vectors.reconstruct_n(0, vectors.ntotal) if vectors.ntotal else np.zeros((0, dim))
+        return {h: matrix[i] for i, h in enumerate(hashes)}
+    except Exception as exc:  # a damaged old index only costs re-embedding
+        log.warning("not reusing vectors from %s: %s", build, exc)
+        return {}
+
+
+def previous_doc_hashes(root: Path) -> dict[str, str]:
+    build = resolve_build(root)
+    if build is None:
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
+        out = dict(db.execute("SELECT id, hash FROM documents").fetchall())
+        db.close()
+        return out
+    except sqlite3.Error:
+        return {}
+
+
+def write_vectors(path: Path, matrix: np.ndarray) -> None:
+    import faiss
+
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    if len(matrix):
+        index.add(matrix)
+    faiss.write_index(index, str(path))
+
+
+def fsync_tree(path: Path) -> None:
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,98 @@
+"""BM25 over chunks (bm25s, English Snowball stemmer, English stop words), saved as plain .npy/.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
+K1, B = 1.5, 0.75
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, stemmed word tokens."""
+    stop = _stopwords()
+    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stop]
+    return list(_stemmer().stemWords(words))
+
+
+class Lexical:
+    """A BM25 index whose document numbers are the chunk rows of the vector index."""
+
+    def __init__(self, retriever, vocab: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+        self.retriever = retriever
+        self.vocab = vocab
+        self.size = int(retriever.scores["num_docs"])
+        self._idf: dict[str, float] | None = None
+
+    @classmethod
+    def build(cls, texts: list[str]) -> Lexical:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in tokenize(text)] for text in texts]
+        retriever = bm25s.BM25(k1=K1, b=B)
+        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        return cls(retriever, vocab)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.retriever.save(str(path), show_progress=False)
+        (path / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> Lexical:
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(path), mmap=False, load_corpus=False)
+        vocab = json.loads((path / "vocab.json").read_text())
+        return cls(retriever, vocab)
+
+    def query_ids(self, text: str) -> list[int]:
+        return [self.vocab[t] for t in dict.fromkeys(tokenize(text)) if t in self.vocab]
+
+    def search(self, text: str, k: int, *, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `k` (rows, scores) for a query; rows with score 0 are dropped."""
+        ids = self.query_ids(text)
+        if not ids or self.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self.retriever.get_scores(ids)
+        if mask is not None:
+            scores = scores * mask
+        k = min(k, self.size)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top].astype(np.float32)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a stemmed token (0 when unknown)."""
+        if self._idf is None:
+            indptr = np.asarray(self.retriever.scores["indptr"])
+            df = np.diff(indptr)
+            n = max(self.size, 1)
+            inv = {i: t for t, i in self.vocab.items()}
+            self._idf = {
+                inv[i]: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for i, d in enumerate(df) if i in inv
+            }
+        return self._idf.get(token, 0.0)

@@ -1,0 +1,62 @@
+"""Pydantic models at the HTTP edge: the request and the JSON answer contract."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., description="The question; 1 to 1,000 characters (BOT_MAX_QUESTION_CHARS).",
+                          examples=["How is calcinosis cutis treated in dermatomyositis?"])  # fmt: skip
+    kinds: list[str] | None = Field(None, description="Only quote sources of these kinds.",
+                                    examples=[["guideline", "research"]])  # fmt: skip
+
+
+class BulletModel(BaseModel):
+    quote: str = Field(..., description="Exact text of the source: document.text[start:end].")
+    citations: list[int]
+    doc_id: str
+    start: int
+    end: int
+
+
+class SectionModel(BaseModel):
+    kind: str
+    heading: str
+    bullets: list[BulletModel]
+
+
+class ReferenceModel(BaseModel):
+    n: int
+    doc_id: str
+    title: str
+    kind: str
+    url: str | None
+
+
+class AnswerModel(BaseModel):
+    question: str
+    answered: bool
+    sections: list[SectionModel]
+    references: list[ReferenceModel]
+    took_ms: float
+    message: str | None = Field(None, description="Why the bot declined, when answered is false.")
+
+
+class ErrorModel(BaseModel):
+    detail: str
+
+
+class HealthModel(BaseModel):
+    status: str = Field(..., description="`ok` when an index is loaded, else `unavailable`.")
+    ready: bool
+    version: str
+    documents: int | None = None
+    chunks: int | None = None
+    model: str | None = None
+    built_at: str | None = None
+    kinds: dict[str, int] = Field(default_factory=dict)
+    build: str | None = None
+    error: str | None = None

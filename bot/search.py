@@ -1,0 +1,96 @@
+"""Hybrid retrieval: dense (FAISS, cosine) and BM25 candidates, fused into one ranking of chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedder
+from .index import Index
+
+METHODS = ("bm25", "dense", "hybrid", "final")
+
+
+@dataclass
+class Candidates:
+    """Per-row scores for the union of both retrievers' candidates."""
+
+    rows: np.ndarray
+    dense: np.ndarray  # cosine similarity of every candidate (computed exactly, also for BM25-only rows)
+    bm25: np.ndarray  # BM25 score (0 when BM25 did not match)
+    dense_rank: np.ndarray  # 1-based rank in the dense list (inf when absent)
+    bm25_rank: np.ndarray
+
+
+class Searcher:
+    def __init__(self, index: Index, embedder: Embedder, *, candidates: int = 100) -> None:
+        if embedder.dim != index.manifest.get("dimension"):
+            from .index import IndexMismatch
+
+            raise IndexMismatch(
+                f"index at {index.path} has dimension {index.manifest.get('dimension')} but model "
+                f"{embedder.name!r} gives {embedder.dim}: rebuild with `bot index`"
+            )
+        self.index = index
+        self.embedder = embedder
+        self.k = candidates
+        self._flat = index.vectors
+
+    def embed(self, question: str) -> np.ndarray:
+        return self.embedder.encode([question])[0]
+
+    def dense(self, qvec: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        n = self.index.size
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        params = None
+        if mask is not None:
+            allowed = np.flatnonzero(mask).astype(np.int64)
+            if len(allowed) == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, rows = self.index.vectors.search(qvec.reshape(1, -1), min(k, n), params=params)
+        keep = rows[0] >= 0
+        return rows[0][keep].astype(np.int64), scores[0][keep]
+
+    def candidates(self, question: str, *, kinds: list[str] | None = None, qvec: np.ndarray | None = None) -> Candidates:
+        mask = self.index.kind_mask(kinds)
+        qvec = self.embed(question) if qvec is None else qvec
+        d_rows, d_scores = self.dense(qvec, self.k, mask)
+        b_rows, b_scores = self.index.lexical.search(question, self.k, mask=mask)
+        rows = np.array(list(dict.fromkeys([*d_rows.tolist(), *b_rows.tolist()])), dtype=np.int64)
+        dense = np.zeros(len(rows), dtype=np.float32)
+        bm25 = np.zeros(len(rows), dtype=np.float32)
+        d_rank = np.full(len(rows), np.inf)
+        b_rank = np.full(len(rows), np.inf)
+        pos = {r: i for i, r in enumerate(rows.tolist())}
+        for rank, (r, s) in enumerate(zip(d_rows.tolist(), d_scores.tolist(), strict=True), 1):
+            dense[pos[r]], d_rank[pos[r]] = s, rank
+        for rank, (r, s) in enumerate(zip(b_rows.tolist(), b_scores.tolist(), strict=True), 1):
+            bm25[pos[r]], b_rank[pos[r]] = s, rank
+        missing = [pos[r] for r in b_rows.tolist() if not np.isfinite(d_rank[pos[r]])]
+        if missing:
+            vecs = self.index.vectors.reconstruct_batch(rows[missing])
+            dense[missing] = vecs @ qvec
+        return Candidates(rows, dense, bm25, d_rank, b_rank)
+
+    def rank(self, cands: Candidates, method: str = "final") -> tuple[np.ndarray, np.ndarray]:
+        """Rows and fused scores, best first, for one retrieval method."""
+        if method == "dense":
+            score = np.where(np.isfinite(cands.dense_rank), cands.dense, -np.inf)
+        elif method == "bm25":
+            score = np.where(cands.bm25 > 0, cands.bm25, -np.inf)
+        elif method == "hybrid":  # plain reciprocal rank fusion
+            score = 1.0 / (60 + cands.dense_rank) + 1.0 / (60 + cands.bm25_rank)
+        elif method == "final":
+            top = float(cands.bm25.max()) if len(cands.bm25) else 0.0
+            lex = cands.bm25 / top if top > 0 else cands.bm25
+            score = 0.7 * cands.dense + 0.3 * lex
+        else:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        order = np.argsort(-score, kind="stable")
+        order = order[np.isfinite(score[order])]
+        return cands.rows[order], score[order].astype(np.float32)

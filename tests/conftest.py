@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny corpus, settings pointing at temporary folders, and a real index built once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from bot.config import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpus" / "calcinosis-cutis-dermatomyositis.md"
+TINY = Path(__file__).resolve().parent / "data" / "tiny"
+SHARED = ROOT.parent / "shared" / "data"
+SEED_QUESTION = "How is calcinosis cutis treated in dermatomyositis?"
+OFF_TOPIC_QUESTION = "What is the best treatment for a broken ankle in a marathon runner?"
+
+
+def make_corpus(dest: Path) -> Path:
+    """The seed answer plus the tiny hand-made documents in each format."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SEED, dest / SEED.name)
+    for f in TINY.iterdir():
+        shutil.copy(f, dest / f.name)
+    return dest
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {
+        "corpus": tmp / "corpus",
+        "index": tmp / "index",
+        "cache_dir": tmp / "cache",
+        "data_dir": tmp / "data",
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A real index (real MiniLM model, real FAISS, real BM25) of the tiny corpus, built once per session."""
+    from bot.cli import do_index
+
+    tmp = tmp_path_factory.mktemp("built")
+    make_corpus(tmp / "corpus")
+    settings = make_settings(tmp)
+    do_index(settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def engine(built: Settings):  # type: ignore[no-untyped-def]
+    from bot.engine import Engine
+
+    return Engine.load(built)
+
+
+@pytest.fixture
+def hash_settings(tmp_path: Path) -> Settings:
+    """Settings for fast unit tests with the hashing embedder (not a real model)."""
+    make_corpus(tmp_path / "corpus")
+    return make_settings(tmp_path, model="hash:128", min_score=0.05)
