@@ -1,0 +1,55 @@
+"""👍/👎 feedback from every channel, kept in one SQLite file (`BOT_DATA_DIR/feedback.sqlite3`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS feedback (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, channel TEXT NOT NULL,
+                rating INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, meta TEXT NOT NULL)"""
+        )
+        self._db.commit()
+
+    def add(
+        self, *, rating: int, question: str, answer: dict[str, Any], channel: str = "web",
+        meta: dict[str, Any] | None = None,
+    ) -> int:  # fmt: skip
+        """Store one vote (+1 or -1) with the question and the answer JSON; returns its id."""
+        if rating not in (1, -1):
+            raise ValueError("rating must be 1 (👍) or -1 (👎)")
+        row = (
+            datetime.now(UTC).isoformat(timespec="seconds"), channel, rating, question,
+            json.dumps(answer, ensure_ascii=False), json.dumps(meta or {}, ensure_ascii=False),
+        )  # fmt: skip
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "INSERT INTO feedback (ts, channel, rating, question, answer, meta) VALUES (?,?,?,?,?,?)", row
+            )
+            return int(cur.lastrowid or 0)
+
+    def export(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, ts, channel, rating, question, answer, meta FROM feedback ORDER BY id"
+            ).fetchall()
+        for id_, ts, channel, rating, question, answer, meta in rows:
+            yield {"id": id_, "timestamp": ts, "channel": channel, "rating": rating, "question": question,
+                   "answer": json.loads(answer), "meta": json.loads(meta)}  # fmt: skip
+
+    def close(self) -> None:
+        self._db.close()
