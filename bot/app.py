@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from . import __version__
 from .config import Settings
 from .engine import EngineHolder
+from .feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 RELOAD_INTERVAL_S = 1.0
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
     )
     app.state.settings = settings
     app.state.holder = holder
+    app.state.feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
 
     from .api import router as api_router
 
