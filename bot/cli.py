@@ -100,7 +100,7 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
         progress=progress,
         force=force,
         problems=report.problems,
-        cache_dir=settings.cache_dir or None,
+        cache_dir=settings.cache_dir,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL users reach the web chat at.")
     web_dir: Path | None = Field(None, description="Templates and static files (default: the repo's web/).")
-    cache_dir: Path = Field(
+    cache_dir: Path | None = Field(
         Path.home() / ".cache" / "bot",
-        description="Vector cache shared by builds and evaluations (set empty to disable).",
+        description="Vector cache shared by builds and evaluations ('' or 'off' disables it).",
     )
     data_dir: Path = Field(Path("data"), description="Runtime data (feedback database).")
 
@@ -54,3 +54,10 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
 
     log_level: str = "INFO"
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _cache_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "0", "false"}:
+            return None
+        return value
