@@ -29,7 +29,7 @@ WORD_RE = re.compile(r"\w+")
 class AnswerPolicy:
     top_k: int = 8
     max_bullets: int = 10
-    max_bullets_per_section: int = 5
+    max_bullets_per_section: int = 4
     min_score: float = 0.30
     method: str = "final"
 
@@ -116,8 +116,12 @@ def build_answer(
     if not chosen:
         return decline(question)
 
-    by_kind: dict[str, list[_Candidate]] = {}
+    # Within a section, quotes read in their source's order: documents by their best quote, then offset.
+    doc_rank: dict[str, int] = {}
     for cand in chosen:
+        doc_rank.setdefault(cand.doc_id, len(doc_rank))
+    by_kind: dict[str, list[_Candidate]] = {}
+    for cand in sorted(chosen, key=lambda c: (doc_rank[c.doc_id], c.start)):
         by_kind.setdefault(cand.kind, []).append(cand)
     numbers: dict[str, int] = {}
     sections: list[AnswerSection] = []

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import VectorCache
 from .chunking import chunk_document, content_hash, embed_text
 from .documents import Chunk, Document
-from .cache import VectorCache
 from .embedding import Embedder
 from .index import (
     FILES,
@@ -172,7 +172,7 @@ def build_index(
                 texts.append(embed_text(doc, chunk))
         stats.chunks = len(chunks)
 
-        emb = embedder if not callable(embedder) or hasattr(embedder, "encode") else None
+        emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
         cache = previous_vectors(root, model, dim)
         store = VectorCache(cache_dir, model, dim) if cache_dir else None

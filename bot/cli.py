@@ -24,11 +24,17 @@ app = typer.Typer(
 log = logging.getLogger("bot")
 STATE: dict[str, Any] = {"debug": False}
 
-IndexOpt = Annotated[Path | None, typer.Option("--index", "-i", help="Index root directory [env: BOT_INDEX; default: index]")]
+IndexOpt = Annotated[
+    Path | None, typer.Option("--index", "-i", help="Index root directory [env: BOT_INDEX; default: index]")
+]
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="sentence-transformers model name or path [env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]"),
-]  # fmt: skip
+    typer.Option(
+        "--model",
+        "-m",
+        help="sentence-transformers model name or path [env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]",
+    ),
+]
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -106,11 +112,15 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
 
 @app.command("index")
 def index_cmd(
-    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="Corpus directory or file [env: BOT_CORPUS; default: corpus]")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", "-c", help="Corpus directory or file [env: BOT_CORPUS; default: corpus]")
+    ] = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
     chunk_size: Annotated[int | None, typer.Option(help="Maximum characters per chunk [default: 800]")] = None,
-    chunk_overlap: Annotated[int | None, typer.Option(help="Sentences shared by neighbouring chunks [default: 1]")] = None,
+    chunk_overlap: Annotated[
+        int | None, typer.Option(help="Sentences shared by neighbouring chunks [default: 1]")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Embedding batch size [default: 32]")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when nothing changed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build summary as JSON.")] = False,
@@ -126,13 +136,14 @@ def index_cmd(
         return
     for p in stats.problems:
         typer.secho(f"skipped {p.path}: {p.reason}", fg=typer.colors.YELLOW, err=True)
-    if stats.up_to_date:
-        typer.echo(f"index is up to date: {stats.documents} documents, {stats.chunks} chunks, nothing re-embedded ({stats.path})")
+    s = stats
+    if s.up_to_date:
+        typer.echo(f"index is up to date: {s.documents} documents, {s.chunks} chunks, nothing re-embedded ({s.path})")
     else:
         typer.echo(
-            f"indexed {stats.documents} documents into {stats.chunks} chunks in {stats.seconds:.1f}s -> {stats.path}\n"
-            f"documents: {stats.added} added, {stats.changed} changed, {stats.removed} removed, {stats.unchanged} unchanged\n"
-            f"chunks: {stats.chunks_embedded} embedded, {stats.chunks_reused} reused"
+            f"indexed {s.documents} documents into {s.chunks} chunks in {s.seconds:.1f}s -> {s.path}\n"
+            f"documents: {s.added} added, {s.changed} changed, {s.removed} removed, {s.unchanged} unchanged\n"
+            f"chunks: {s.chunks_embedded} embedded, {s.chunks_reused} reused"
         )
     if stats.problems:
         typer.echo(f"{len(stats.problems)} problems reported (files or lines skipped); see above")
@@ -143,7 +154,12 @@ def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     index: IndexOpt = None,
     model: ModelOpt = None,
-    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only quote sources of this kind (repeatable): guideline, drug_label, research, …")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind", "-k", help="Only quote sources of this kind (repeatable): guideline, drug_label, research, …"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer JSON (the API contract).")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or html")] = "text",
 ) -> None:
@@ -164,11 +180,16 @@ def ask_cmd(
 def serve_cmd(
     index: IndexOpt = None,
     model: ModelOpt = None,
-    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="Corpus indexed first when the index is missing [default: corpus]")] = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option("--corpus", "-c", help="Corpus indexed first when the index is missing [default: corpus]"),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Bind address [env: BOT_HOST; default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env: BOT_PORT; default: 8000]")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the index read-only.")] = 1,
-    build: Annotated[bool, typer.Option("--build/--no-build", help="Index the corpus first if there is no index.")] = True,
+    build: Annotated[
+        bool, typer.Option("--build/--no-build", help="Index the corpus first if there is no index.")
+    ] = True,
 ) -> None:
     """Serve the web chat and the JSON API (POST /api/ask, GET /healthz, OpenAPI at /docs)."""
     import os

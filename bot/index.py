@@ -64,7 +64,9 @@ def read_manifest(build: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((build / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"index manifest {build / MANIFEST} is unreadable ({exc}): rebuild with `bot index`")
+        raise IndexCorrupt(
+            f"index manifest {build / MANIFEST} is unreadable ({exc}): rebuild with `bot index`"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatch(
             f"index at {build} has format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
@@ -204,7 +206,7 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         vectors = faiss.read_index(str(build / "vectors.faiss"))
         lexical = Lexical.load(build / "bm25")
         db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-        rows = db.execute('SELECT row, doc_id, kind FROM chunks ORDER BY row').fetchall()
+        rows = db.execute("SELECT row, doc_id, kind FROM chunks ORDER BY row").fetchall()
     except Exception as exc:
         raise IndexCorrupt(f"index at {build} cannot be read ({exc}): rebuild with `bot index`") from None
     if vectors.d != manifest.get("dimension") or vectors.ntotal != len(rows) or lexical.size != len(rows):

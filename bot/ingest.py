@@ -162,9 +162,7 @@ def _load_html(path: Path, doc_id: str) -> Document:
         tag.append("\n")
     lines = [re.sub(r"[ \t\u00a0]+", " ", ln).strip() for ln in soup.get_text().splitlines()]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return make_document(
-        doc_id, text, title=title or (h1.get_text(" ", strip=True) if h1 else None), source=str(path)
-    )
+    return make_document(doc_id, text, title=title or (h1.get_text(" ", strip=True) if h1 else None), source=str(path))
 
 
 def _load_pdf(path: Path, doc_id: str) -> Document:
@@ -191,7 +189,7 @@ def _jsonl_document(obj: Any, where: str, default_kind: str | None) -> Document:
     text = obj.get("text")
     if not isinstance(text, str):
         raise CorpusError("no `text` string")
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     return make_document(
         str(doc_id),
         text,

@@ -51,12 +51,16 @@ class Searcher:
             allowed = np.flatnonzero(mask).astype(np.int64)
             if len(allowed) == 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            selector = faiss.IDSelectorBatch(allowed)
+            params = faiss.SearchParameters()
+            params.sel = selector
         scores, rows = self.index.vectors.search(qvec.reshape(1, -1), min(k, n), params=params)
         keep = rows[0] >= 0
         return rows[0][keep].astype(np.int64), scores[0][keep]
 
-    def candidates(self, question: str, *, kinds: list[str] | None = None, qvec: np.ndarray | None = None) -> Candidates:
+    def candidates(
+        self, question: str, *, kinds: list[str] | None = None, qvec: np.ndarray | None = None
+    ) -> Candidates:
         mask = self.index.kind_mask(kinds)
         qvec = self.embed(question) if qvec is None else qvec
         d_rows, d_scores = self.dense(qvec, self.k, mask)

@@ -18,7 +18,7 @@ SEED = ROOT / "corpus" / "calcinosis-cutis-dermatomyositis.md"
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 SHARED = ROOT.parent / "shared" / "data"
 SEED_QUESTION = "How is calcinosis cutis treated in dermatomyositis?"
-OFF_TOPIC_QUESTION = "What is the best treatment for a broken ankle in a marathon runner?"
+OFF_TOPIC_QUESTION = "What is the usual starting dose of metformin in type 2 diabetes?"
 
 
 def make_corpus(dest: Path) -> Path:

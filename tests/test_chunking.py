@@ -77,7 +77,9 @@ def test_seed_structure() -> None:
     assert headings[:3] == ["From the Guidelines", "Key Considerations", "Treatment Approach"]
     assert "Treatment Options for Calcinosis Cutis in Dermatomyositis" in headings
     chunks = chunk_document(doc, size=800, overlap=1)
-    assert [c.kind for c in chunks] == sorted((c.kind for c in chunks), key=["guideline", "drug_label", "research"].index)
+    assert [c.kind for c in chunks] == sorted(
+        (c.kind for c in chunks), key=["guideline", "drug_label", "research"].index
+    )
     for c in chunks:  # a chunk never crosses a heading or a kind section
         assert len({b.heading for b in bl if c.start <= b.start < c.end}) <= 1
     quotes = [doc.text[s.start : s.end] for c in chunks for s in c.sentences]

@@ -155,6 +155,8 @@ def test_build_index_api_with_embedder_object(tmp_path: Path) -> None:
     stats = build_index(report.documents, tmp_path / "idx", load_embedder("hash:32"), model="hash:32",
                         chunk_size=300, chunk_overlap=0, progress=False)  # fmt: skip
     assert stats.chunks > 5 and load_index(tmp_path / "idx").manifest["chunking"]["size"] == 300
-    assert Engine.load(make_settings(tmp_path, index=tmp_path / "idx", model="hash:32", min_score=0.0)).ask(
-        SEED_QUESTION
-    ).answered
+    assert (
+        Engine.load(make_settings(tmp_path, index=tmp_path / "idx", model="hash:32", min_score=0.0))
+        .ask(SEED_QUESTION)
+        .answered
+    )

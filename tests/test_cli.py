@@ -1,0 +1,91 @@
+"""The `bot` command as users run it: real subprocesses, exit codes, and one clear line on errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from tests.conftest import OFF_TOPIC_QUESTION, SEED_QUESTION, make_corpus
+
+BOT = [sys.executable, "-m", "bot.cli"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: int = 180) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([*BOT, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def test_help_is_instant_and_imports_no_torch() -> None:
+    code = "import sys; from bot.cli import app; print('torch' in sys.modules or 'faiss' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("index", "ask", "serve"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["index", "ask", "serve"])
+def test_subcommand_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0 and "--index" in result.stdout
+
+
+def test_ask_json_and_text(built: Settings) -> None:
+    result = run("ask", SEED_QUESTION, "--index", str(built.index), "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["answered"] is True
+    assert set(answer) >= {"question", "answered", "sections", "references", "took_ms"}
+    bullet = answer["sections"][0]["bullets"][0]
+    assert set(bullet) == {"quote", "citations", "doc_id", "start", "end"}
+
+    text = run("ask", SEED_QUESTION, "--index", str(built.index), "--kind", "research")
+    assert text.returncode == 0
+    assert text.stdout.startswith("From the Research\n- ") and "References\n[1] " in text.stdout
+
+    declined = run("ask", OFF_TOPIC_QUESTION, "--index", str(built.index))
+    assert declined.returncode == 0 and declined.stdout.startswith("I could not find this")
+
+
+def test_index_command_reports_counts_and_problems(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "corpus")
+    (corpus / "broken.jsonl").write_text('{"_id": "x", "text": "fine text here"}\n{oops\n')
+    env = {"BOT_CACHE_DIR": str(tmp_path / "cache"), "BOT_MODEL": "hash:64"}
+    args = ("index", "--corpus", str(corpus), "--index", str(tmp_path / "idx"))
+    first = run(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "indexed 6 documents" in first.stdout and "6 added" in first.stdout
+    assert "broken.jsonl:2" in first.stderr and "1 problems reported" in first.stdout
+    second = run(*args, "--json", env=env)
+    stats = json.loads(second.stdout)
+    assert stats["up_to_date"] is True and stats["chunks_embedded"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ask", "anything", "--index", "{tmp}/missing"), "no index at"),
+        (("index", "--corpus", "{tmp}/nope", "--index", "{tmp}/i"), "corpus not found"),
+        (("ask", "  ", "--index", "{built}"), "question is empty"),
+        (("ask", "anything", "--index", "{built}", "--model", "hash:64"), "rebuild with `bot index --model hash:64`"),
+        (("serve", "--index", "{tmp}/missing", "--no-build"), "no index at"),
+    ],
+)
+def test_errors_are_one_clear_line(built: Settings, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    argv = [a.format(tmp=tmp_path, built=built.index) for a in args]
+    result = run(*argv, env={"BOT_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = run("--debug", "ask", "x", "--index", str(tmp_path / "missing"))
+    assert result.returncode != 0 and "Traceback" in result.stderr
