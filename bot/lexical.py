@@ -92,7 +92,5 @@ class Lexical:
             df = np.diff(indptr)
             n = max(self.size, 1)
             inv = {i: t for t, i in self.vocab.items()}
-            self._idf = {
-                inv[i]: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for i, d in enumerate(df) if i in inv
-            }
+            self._idf = {inv[i]: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for i, d in enumerate(df) if i in inv}
         return self._idf.get(token, 0.0)
