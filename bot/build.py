@@ -187,11 +187,7 @@ def build_index(
         if todo:
             emb = emb or _call(embedder)
             log.info("embedding %d chunks (%d reused)", len(todo), stats.chunks_reused)
-            fresh = emb.encode(list(todo.values()), batch_size=batch_size, progress=progress)
-            new = dict(zip(todo.keys(), fresh, strict=True))
-            cache.update(new)
-            if store is not None:
-                store.put(new)
+            _embed_in_slices(emb, todo, cache, store, batch_size=batch_size, progress=progress)
         if store is not None:
             store.close()
         matrix = (
@@ -235,6 +231,37 @@ def build_index(
         stats.path = str(final)
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _embed_in_slices(
+    emb: Embedder,
+    todo: dict[str, str],
+    cache: dict[str, np.ndarray],
+    store: VectorCache | None,
+    *,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Embed `todo` (hash -> text) a slice at a time, saving each slice to the vector cache at once,
+    so an interrupted build resumes where it stopped."""
+    items = list(todo.items())
+    step = max(batch_size * 32, 256)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), desc="embedding", unit="chunk")
+    for i in range(0, len(items), step):
+        part = items[i : i + step]
+        vectors = emb.encode([t for _, t in part], batch_size=batch_size, progress=False)
+        new = {h: v for (h, _), v in zip(part, vectors, strict=True)}
+        cache.update(new)
+        if store is not None:
+            store.put(new)
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
 
 
 def _call(factory: Embedder | Callable[[], Embedder]) -> Embedder:
