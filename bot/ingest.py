@@ -233,6 +233,13 @@ def load_corpus(root: Path, *, default_kind: str | None = None) -> LoadReport:
     report = LoadReport()
     if not root.exists():
         raise FileNotFoundError(f"corpus not found: {root}")
+    if (
+        root.is_dir()
+        and (root / "corpus.jsonl").is_file()
+        and ((root / "queries.jsonl").is_file() or (root / "qrels").is_dir())
+    ):
+        log.info("%s is a BEIR data set: indexing its corpus.jsonl only", root)
+        root = root / "corpus.jsonl"
     seen: dict[str, int] = {}
     base = root if root.is_dir() else root.parent
     for path in iter_files(root):

@@ -134,3 +134,12 @@ def test_real_evidence_pack_loads() -> None:
     assert {"drug_label", "research"} <= kinds
     assert len(report.documents) >= 70
     assert all(d.text.strip() for d in report.documents)
+
+
+def test_beir_folder_indexes_only_its_corpus(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "T", "text": "Some text."}) + "\n")
+    (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "a question?"}) + "\n")
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    report = load_corpus(tmp_path)
+    assert [d.id for d in report.documents] == ["d1"] and report.problems == []
