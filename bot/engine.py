@@ -121,5 +121,7 @@ class EngineHolder:
         self._engine, self._build, self.error = engine, engine.index.path, None
         log.info("now serving index %s (%s chunks)", engine.index.path.name, engine.index.size)
         if old is not None:
-            threading.Timer(30.0, old.index.close).start()
+            timer = threading.Timer(30.0, old.index.close)  # requests in flight finish on the old index
+            timer.daemon = True
+            timer.start()
         return True
