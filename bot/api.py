@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from . import __version__
@@ -13,6 +15,19 @@ from .engine import Engine, EngineHolder, QuestionError
 from .schemas import AnswerModel, AskRequest, ErrorModel, HealthModel
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorModel, "description": text}
+    for code, text in [
+        (400, "The body is not parseable JSON."),
+        (413, "The body is too large."),
+        (415, "The body is not JSON."),
+        (422, "The question or filters are not acceptable; `detail` says why."),
+        (429, "Too many questions from this client; see the Retry-After header."),
+        (503, "The index is not loaded yet."),
+        (504, "The question took too long to answer."),
+    ]
+}
 
 
 def holder_of(request: Request) -> EngineHolder:
@@ -29,7 +44,7 @@ def engine_of(request: Request) -> Engine:
 @router.post(
     "/api/ask",
     response_model=AnswerModel,
-    responses={422: {"model": ErrorModel}, 413: {"model": ErrorModel}, 503: {"model": ErrorModel}},
+    responses=ERRORS,
     summary="Answer a question with verbatim, cited quotes",
     tags=["answers"],
 )
@@ -52,3 +67,45 @@ async def healthz(request: Request) -> Any:
             status_code=503,
         )
     return HealthModel(status="ok", ready=True, version=__version__, error=holder.error, **engine.info())
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """Validation errors as `{"detail": "<one readable line>", "errors": [...]}`, never echoing the input back
+    (it may be huge, binary, or not even valid JSON, e.g. NaN)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    content_type = request.headers.get("content-type", "")
+    if (
+        request.method in {"POST", "PUT", "PATCH"}
+        and not _is_json(content_type)
+        and any(e.get("loc", ("",))[0] == "body" for e in errors)
+    ):
+        return JSONResponse(
+            {"detail": f"Send the question as JSON (Content-Type: application/json), not {content_type[:60]!r}."},
+            status_code=415,
+        )
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse({"detail": "The request body is not valid JSON."}, status_code=400)
+    parts = []
+    cleaned = []
+    for e in errors[:10]:
+        loc = [str(p)[:60] for p in e.get("loc", ()) if p != "body"]
+        msg = str(e.get("msg", "invalid"))[:200]
+        parts.append(f"{'.'.join(loc) or 'body'}: {msg}")
+        cleaned.append({"loc": loc, "msg": msg, "type": str(e.get("type", ""))})
+    return JSONResponse({"detail": "; ".join(parts) or "Invalid request.", "errors": cleaned}, status_code=422)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Internal error; it has been logged. Please try again."}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error a client can see is a JSON body with `detail`; no traceback or input echo leaves the server."""
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _server_error)

@@ -51,9 +51,13 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
     app.state.holder = holder
     app.state.feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
 
+    from .api import install_error_handlers
     from .api import router as api_router
+    from .ratelimit import install_limits
 
     app.include_router(api_router)
+    install_error_handlers(app)
+    install_limits(app, settings)
     return app
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -87,9 +89,23 @@ def build_lock(root: Path) -> Iterator[None]:
 
 
 def _clean_leftovers(builds: Path) -> None:
+    """Remove what a killed build left behind (called under the build lock, so no build is running)."""
     for tmp in builds.glob(".tmp-*"):
         log.info("removing leftover temporary build %s", tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+    for link in builds.parent.glob(".current-*"):
+        if link.is_symlink():
+            log.info("removing leftover link %s", link)
+            link.unlink(missing_ok=True)
+
+
+def _write_failure(exc: BaseException) -> str:
+    """The reason in a library's write error, e.g. faiss's long message ending in "(No space left on device)"."""
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EIO):
+        if os.strerror(code) in text:
+            return os.strerror(code)
+    return text.strip().splitlines()[-1][-200:] if text.strip() else type(exc).__name__
 
 
 def _swap_current(root: Path, build: Path) -> None:
@@ -223,8 +239,13 @@ def build_index(
             if final.exists():
                 final = final.with_name(final.name + f"-{os.getpid()}")
             os.rename(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, sqlite3.Error | RuntimeError) and not isinstance(exc, BuildError):
+                # sqlite ("database or disk is full") and faiss (a failed write) do not raise OSError
+                raise BuildError(
+                    f"cannot write the new index in {builds}: {_write_failure(exc)}; the old index is unchanged"
+                ) from exc
             raise
         _swap_current(root, final)
         _prune(builds, final)

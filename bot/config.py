@@ -38,6 +38,17 @@ class Settings(BaseSettings):
 
     max_question_chars: int = Field(1000, ge=1, description="Longest question accepted.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted.")
+    rate_limit_per_minute: float = Field(
+        60.0, ge=0, description="Questions per minute per client on the question endpoints (0: no limit)."
+    )
+    rate_limit_burst: int = Field(30, ge=1, description="Questions a client may send at once before the limit.")
+    rate_limit_paths: str = Field(
+        "/api/ask", description="Comma-separated POST paths the rate limit and request timeout cover."
+    )
+    request_timeout_s: float = Field(30.0, ge=0, description="Seconds a question may take before a 504 (0: none).")
+    trust_proxy_headers: bool = Field(
+        False, description="Key the rate limit by the last X-Forwarded-For hop (only behind a trusted proxy)."
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -17,7 +17,7 @@ from .answer import AnswerPolicy, build_answer
 from .config import Settings
 from .documents import Answer
 from .embedding import load_embedder
-from .index import Index, load_index, resolve_build
+from .index import Index, IndexMismatch, load_index, resolve_build
 from .search import Searcher
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ def clean_question(question: str, *, max_chars: int) -> str:
     """Collapse whitespace and check limits; raise `QuestionError` with a message for the user."""
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in question):
         raise QuestionError("The question contains control characters.")
+    if any(unicodedata.category(ch) == "Cs" for ch in question):
+        raise QuestionError("The question is not valid Unicode text (it contains lone surrogates).")
     text = " ".join(question.split())
     if not text:
         raise QuestionError("The question is empty.")
@@ -39,12 +41,30 @@ def clean_question(question: str, *, max_chars: int) -> str:
     return text
 
 
+def check_kinds(kinds: list[str] | None, known: list[str]) -> list[str] | None:
+    """Normalised kind filters; raise `QuestionError` naming the known kinds for one the index lacks."""
+    if not kinds:
+        return None
+    wanted = list(dict.fromkeys(str(k).strip().lower().replace(" ", "_") for k in kinds))
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        raise QuestionError(
+            f"Unknown source kind {', '.join(repr(k[:40]) for k in unknown[:5])}; this index has: {', '.join(known)}."
+        )
+    return wanted
+
+
 class Engine:
     def __init__(self, settings: Settings, index: Index) -> None:
         self.settings = settings
         self.index = index
-        self.searcher = Searcher(index, load_embedder(settings.model, device=settings.device),
-                                 candidates=settings.candidates)  # fmt: skip
+        embedder = load_embedder(settings.model, device=settings.device)
+        if embedder.dim != index.vectors.d:
+            raise IndexMismatch(
+                f"index at {index.path} holds {index.vectors.d}-dimensional vectors but model {settings.model!r} "
+                f"makes {embedder.dim}-dimensional ones: rebuild with `bot index --model {settings.model}`"
+            )
+        self.searcher = Searcher(index, embedder, candidates=settings.candidates)
         self.policy = AnswerPolicy(
             top_k=settings.top_k,
             max_bullets=settings.max_bullets,
@@ -59,7 +79,8 @@ class Engine:
     def ask(self, question: str, *, kinds: list[str] | None = None) -> Answer:
         t0 = time.perf_counter()
         question = clean_question(question, max_chars=self.settings.max_question_chars)
-        answer = build_answer(question, self.searcher, self.policy, kinds=kinds or None)
+        kinds = check_kinds(kinds, self.index.kind_names)
+        answer = build_answer(question, self.searcher, self.policy, kinds=kinds)
         answer.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         return answer
 
