@@ -69,8 +69,7 @@ def build_answer(
     index: Index = searcher.index
     cands = cands if cands is not None else searcher.candidates(question, kinds=kinds)
     rows, scores = searcher.rank(cands, policy.method)
-    best_dense = float(cands.dense.max()) if len(cands.dense) else 0.0
-    if len(rows) == 0 or best_dense < policy.min_score:
+    if len(rows) == 0 or answer_confidence(cands) < policy.min_score:
         return decline(question)
 
     rows, scores = rows[: policy.top_k], scores[: policy.top_k]
@@ -144,3 +143,11 @@ def decline(question: str) -> Answer:
 
 def best_dense(cands: Candidates) -> float:
     return float(np.max(cands.dense)) if len(cands.dense) else 0.0
+
+
+def answer_confidence(cands: Candidates) -> float:
+    """How sure the bot is that the sources hold an answer; below `min_score` it declines.
+
+    The best cosine similarity between the question and any candidate chunk.
+    """
+    return best_dense(cands)

@@ -216,6 +216,42 @@ def serve_cmd(
                 workers=workers, log_level=settings.log_level.lower())  # fmt: skip
 
 
+@app.command("eval")
+def eval_cmd(
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus file or directory (BEIR corpus.jsonl).")],
+    queries: Annotated[Path, typer.Option("--queries", help="BEIR queries.jsonl (`_id`, `text`).")],
+    qrels: Annotated[Path, typer.Option("--qrels", help="BEIR qrels TSV: query-id, corpus-id, score.")],
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated retrieval methods: bm25, dense, hybrid, final.")
+    ] = "bm25,dense,hybrid,final",
+    answers: Annotated[
+        bool, typer.Option("--answers", help="Also build every answer: citation hit rate, declines, quote fidelity.")
+    ] = False,
+    model: ModelOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N judged queries.", min=1)] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Abstention threshold for --answers [env: BOT_MIN_SCORE]")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Measure retrieval on a BEIR-layout benchmark: nDCG@10, Recall@10/100, MRR@10 and latency per method.
+
+    The corpus is indexed as `bot index` would (kept under the cache directory, so a second run only
+    loads it); chunk hits count for their document at its best chunk's rank."""
+    from .evaluate import EvalError, format_report, report_json, run_eval
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    settings = settings_from(model=model, min_score=min_score)
+    say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
+    try:
+        report = run_guarded(run_eval, settings, corpus, queries, qrels, methods=chosen, answers=answers,
+                             limit=limit, progress=progress and not as_json, say=say)  # fmt: skip
+    except EvalError as exc:
+        fail(str(exc))
+    typer.echo(report_json(report) if as_json else format_report(report))
+
+
 def main() -> None:
     app()
 

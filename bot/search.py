@@ -81,6 +81,16 @@ class Searcher:
             dense[missing] = vecs @ qvec
         return Candidates(rows, dense, bm25, d_rank, b_rank)
 
+    def search(
+        self, question: str, *, method: str = "final", kinds: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ranked rows and scores for one method, doing only the work that method needs."""
+        if method == "bm25":
+            return self.index.lexical.search(question, self.k, mask=self.index.kind_mask(kinds))
+        if method == "dense":
+            return self.dense(self.embed(question), self.k, self.index.kind_mask(kinds))
+        return self.rank(self.candidates(question, kinds=kinds), method)
+
     def rank(self, cands: Candidates, method: str = "final") -> tuple[np.ndarray, np.ndarray]:
         """Rows and fused scores, best first, for one retrieval method."""
         if method == "dense":
