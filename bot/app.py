@@ -56,8 +56,18 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
     from .ratelimit import install_limits
 
     app.include_router(api_router)
+    from .slack import install as install_slack
+
+    install_slack(app, settings)
     install_error_handlers(app)
     install_limits(app, settings)
+    from .metrics import install_metrics
+    from .security import install_security
+    from .web import install_web
+
+    install_web(app, settings)  # the chat pages, /source, feedback, /static
+    install_security(app, max_body_bytes=settings.max_body_bytes)  # headers + 413, outside the rate limit
+    install_metrics(app)  # outermost: counts every request, 413s and 429s too
     return app
 
 

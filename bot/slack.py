@@ -1,0 +1,333 @@
+"""Slack: a slash command, the Events API (mentions and DMs) and the 👍/👎 buttons, answering in threads.
+
+`install(app, settings)` mounts the routes only when `BOT_SLACK_SIGNING_SECRET` is set; without it
+`/slack/*` is 404 and the startup log says so. Each request is verified with slack_sdk's
+`SignatureVerifier` before anything else is done (401 otherwise). Slack gets its reply at once; the
+CPU-bound answering runs in a thread pool and the answer follows through `response_url` or
+`chat.postMessage` in the asking message's thread, so Slack's 3-second limit always holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from .config import Settings
+from .engine import EngineHolder, QuestionError
+from .slack_blocks import ACTION_DOWN, ACTION_UP, SlackMessage, answer_message, notice
+from .slack_ledger import SlackLedger
+
+log = logging.getLogger(__name__)
+# slack_sdk logs whole requests at DEBUG, response_url included (a credential): keep its loggers at INFO.
+http_log = logging.getLogger(__name__ + ".http")
+http_log.setLevel(logging.INFO)
+
+INLINE_WAIT_S = 1.5  # a slash command answered this fast gets the answer as its reply, else "Searching…"
+ANSWER_THREADS = 4
+HTTP_TIMEOUT_S = 15
+EXAMPLE = "how is calcinosis cutis treated in dermatomyositis?"
+HELP = "Ask me a question about the indexed clinical sources, for example: {how} " + EXAMPLE
+SEARCHING = "Searching the sources…"
+NOT_READY = "The bot is still loading its index; please ask again in a minute."
+FAILED = "Sorry, something went wrong while answering (reference {rid}). Please try again later."
+THANKS = {1: "Thanks for the 👍, it is recorded.", -1: "Thanks for the 👎, it is recorded and helps improve the bot."}
+
+router = APIRouter(prefix="/slack", tags=["slack"])
+
+
+@dataclass
+class Reply:
+    message: SlackMessage
+    public: bool = False  # shown to the channel (answers) or only to the asker (declines, errors)
+
+    def body(self) -> dict[str, Any]:
+        return {"response_type": "in_channel" if self.public else "ephemeral", **self.message.payload()}
+
+
+class SlackService:
+    """What the Slack routes share: the verifier, the Web API client, the ledger and a thread pool."""
+
+    def __init__(self, settings: Settings, holder: EngineHolder) -> None:
+        assert settings.slack_signing_secret is not None
+        self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        api_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+        self.client = (
+            WebClient(token=token, base_url=api_url, timeout=HTTP_TIMEOUT_S, logger=http_log) if token else None
+        )
+        self.ledger = SlackLedger(settings.data_dir / "slack.sqlite3")
+        self.pool = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="slack")
+        self.holder = holder
+        self.public_url = settings.public_url
+
+    def compose(self, question: str, rid: str) -> Reply:
+        """The reply to a question (an answer, a decline or one friendly line); never raises."""
+        try:
+            engine = self.holder.engine
+            if engine is None:
+                return Reply(notice(NOT_READY))
+            answer = engine.ask(question)
+            if not answer.answered:
+                return Reply(answer_message(answer, public_url=self.public_url))
+            answer_id = self.ledger.remember(answer.question, answer.to_dict())
+            return Reply(answer_message(answer, public_url=self.public_url, answer_id=answer_id), public=True)
+        except QuestionError as exc:
+            return Reply(notice(str(exc)))
+        except Exception:
+            log.exception("slack %s: answering failed", rid)
+            return Reply(notice(FAILED.format(rid=rid)))
+
+    def answer_in_thread(self, question: str, *, channel: str, thread_ts: str, rid: str) -> None:
+        reply = self.compose(question, rid) if question else Reply(notice(HELP.format(how="mention me and ask,")))
+        if self.client is None:
+            log.error("slack %s: cannot post to %s: BOT_SLACK_BOT_TOKEN is not set", rid, channel)
+            return
+        message = reply.message
+        for attempt in (1, 2):
+            try:
+                self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text,
+                                             blocks=message.blocks, unfurl_links=False, unfurl_media=False)  # fmt: skip
+                log.info("slack %s: answered in %s, thread %s", rid, channel, thread_ts)
+                return
+            except Exception as exc:  # SlackApiError or the network
+                log.error("slack %s: chat.postMessage to %s failed (attempt %d): %s", rid, channel, attempt,
+                          _describe(exc))  # fmt: skip
+                message = notice(FAILED.format(rid=rid))
+
+    def respond(self, response_url: str, reply: Reply, rid: str) -> None:
+        """Post to a command's or an action's `response_url` (never logged: it is a credential)."""
+        try:
+            resp = WebhookClient(response_url, timeout=HTTP_TIMEOUT_S, logger=http_log).send_dict(
+                {**reply.body(), "replace_original": False}
+            )
+            if resp.status_code != 200:
+                log.error("slack %s: response_url post failed: HTTP %s %s", rid, resp.status_code, resp.body[:200])
+        except Exception as exc:
+            log.error("slack %s: response_url post failed: %s", rid, _describe(exc))
+
+    def respond_when_done(self, job: Future[Reply] | asyncio.Future[Reply], response_url: str, rid: str) -> None:
+        try:
+            reply = job.result()
+        except BaseException:  # compose() never raises; this is for cancellation at shutdown
+            log.exception("slack %s: answer job ended without a reply", rid)
+            reply = Reply(notice(FAILED.format(rid=rid)))
+        self.pool.submit(self.respond, response_url, reply, rid)
+
+
+def install(app: FastAPI, settings: Settings) -> bool:
+    """Mount /slack/* when a signing secret is configured; returns whether it did."""
+    secret = settings.slack_signing_secret
+    if secret is None or not secret.get_secret_value().strip():
+        log.info("Slack is off: set BOT_SLACK_SIGNING_SECRET to enable /slack/commands, /slack/events, "
+                 "/slack/interactions (they answer 404 until then)")  # fmt: skip
+        return False
+    service = SlackService(settings, app.state.holder)
+    app.state.slack = service
+    app.include_router(router)
+    if service.client is None:
+        log.warning("Slack: BOT_SLACK_BOT_TOKEN is not set; slash commands work, mentions and DMs cannot be answered")
+    log.info("Slack is on: /slack/commands, /slack/events, /slack/interactions (Web API %s)", settings.slack_api_url)
+    return True
+
+
+def _service(request: Request) -> SlackService:
+    return request.app.state.slack  # type: ignore[no-any-return]
+
+
+async def verified_body(request: Request) -> bytes:
+    """The raw body, once Slack's signature and timestamp check out (slack_sdk); 401 otherwise."""
+    body = await request.body()
+    timestamp = request.headers.get("x-slack-request-timestamp")
+    signature = request.headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        raise HTTPException(401, "Missing Slack signature headers.")
+    try:
+        valid = timestamp.isdigit() and _service(request).verifier.is_valid(body, timestamp, signature)
+    except (ValueError, UnicodeDecodeError):
+        valid = False
+    if not valid:
+        log.warning("slack: rejected a request to %s: invalid signature or stale timestamp", request.url.path)
+        raise HTTPException(401, "Invalid Slack signature or stale timestamp.")
+    return body
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, "Expected a form-encoded body.") from exc
+
+
+def _json_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"The {what} is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise HTTPException(400, f"The {what} must be a JSON object.")
+    return data
+
+
+def _str(data: dict[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise HTTPException(400, f"The {what} has no `{key}`.")
+    return value
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@router.post("/commands", summary="Slash command, e.g. `/ask how is calcinosis cutis treated?`")
+async def commands(request: Request, body: bytes = Depends(verified_body)) -> Any:
+    form = _form(body)
+    response_url = _str(form, "response_url", "slash command")
+    if "text" not in form:
+        raise HTTPException(400, "The slash command has no `text`.")
+    question = plain_text(form["text"])
+    if question.lower() in ("", "help"):
+        return Reply(notice(HELP.format(how=f"{form.get('command') or '/ask'}"))).body()
+    service, rid = _service(request), new_request_id()
+    log.info("slack %s: %s from %s in %s", rid, form.get("command", "command"), form.get("user_id"),
+             form.get("channel_id"))  # fmt: skip
+    job = asyncio.get_running_loop().run_in_executor(service.pool, service.compose, question, rid)
+    try:
+        reply = await asyncio.wait_for(asyncio.shield(job), INLINE_WAIT_S)
+    except TimeoutError:
+        job.add_done_callback(lambda done: service.respond_when_done(done, response_url, rid))
+        return Reply(notice(SEARCHING)).body()
+    return reply.body()
+
+
+@router.post("/events", summary="Events API: url_verification, app_mention, message.im")
+async def events(request: Request, body: bytes = Depends(verified_body)) -> Any:
+    payload = _json_object(body, "event payload")
+    kind = payload.get("type")
+    if kind == "url_verification":
+        return {"challenge": _str(payload, "challenge", "url_verification payload")}
+    if kind != "event_callback":
+        return {"ok": True, "ignored": f"payload type {kind!r}"}
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise HTTPException(400, "The event_callback has no `event` object.")
+    event_id = _str(payload, "event_id", "event_callback")
+    why = ignore_reason(event, bot_users(payload))
+    if why:
+        return {"ok": True, "ignored": why}
+    channel, ts = _str(event, "channel", "event"), _str(event, "ts", "event")
+    thread_ts = event["thread_ts"] if isinstance(event.get("thread_ts"), str) else ts
+    text = event.get("text", "")
+    if not isinstance(text, str):
+        raise HTTPException(400, "The event's `text` must be a string.")
+    service, rid = _service(request), new_request_id()
+    retry = request.headers.get("x-slack-retry-num")
+    # The same event (a retry) or the same message (a mention in a DM also arrives as message.im): once.
+    if not service.ledger.first_time(f"event:{event_id}", f"message:{channel}:{ts}"):
+        log.info("slack %s: %s already handled (retry %s)", rid, event_id, retry or "-")
+        return {"ok": True, "ignored": "already handled"}
+    log.info("slack %s: %s %s from %s in %s", rid, event_id, event.get("type"), event.get("user"), channel)
+    service.pool.submit(service.answer_in_thread, plain_text(text), channel=channel, thread_ts=thread_ts, rid=rid)
+    return {"ok": True}
+
+
+@router.post("/interactions", summary="Interactivity: the 👍/👎 buttons under answers")
+async def interactions(request: Request, body: bytes = Depends(verified_body)) -> Response:
+    form = _form(body)
+    if "payload" not in form:
+        raise HTTPException(400, "The interaction has no `payload`.")
+    payload = _json_object(form["payload"], "interaction payload")
+    if payload.get("type") != "block_actions":
+        return Response(status_code=200)
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        raise HTTPException(400, "The block_actions payload has no `actions` list.")
+    service, rid = _service(request), new_request_id()
+    for action in actions:
+        rating = {ACTION_UP: 1, ACTION_DOWN: -1}.get(str(action.get("action_id")))
+        if rating is None:
+            continue
+        answer_id = _str(action, "value", "feedback action")
+        record = service.ledger.recall(answer_id)
+        question, answer = record if record else (_header_text(payload), {})
+        meta = {"answer_id": answer_id, "request_id": rid, "known_answer": bool(record)}
+        meta.update({key: _id(payload, key) for key in ("user", "team", "channel")})
+        request.app.state.feedback.add(rating=rating, question=question, answer=answer, channel="slack", meta=meta)
+        log.info("slack %s: feedback %+d on answer %s", rid, rating, answer_id)
+        response_url = payload.get("response_url")
+        if isinstance(response_url, str) and response_url:
+            service.pool.submit(service.respond, response_url, Reply(notice(THANKS[rating])), rid)
+    return Response(status_code=200)
+
+
+def _id(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    return value.get("id") if isinstance(value, dict) else None
+
+
+def _header_text(payload: dict[str, Any]) -> str:
+    """The question from the rated message's header block (when the answer record is gone)."""
+    message = payload.get("message")
+    for block in message.get("blocks", []) if isinstance(message, dict) else []:
+        text = block.get("text") if isinstance(block, dict) and block.get("type") == "header" else None
+        if isinstance(text, dict) and isinstance(text.get("text"), str):
+            return str(text["text"])
+    return ""
+
+
+def bot_users(payload: dict[str, Any]) -> set[str]:
+    """The bot's own user ids, from the event's `authorizations` (and the older `authed_users`)."""
+    users = {a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict)}
+    users.update(u for u in payload.get("authed_users") or [] if isinstance(u, str))
+    return {u for u in users if isinstance(u, str)}
+
+
+def ignore_reason(event: dict[str, Any], own_users: set[str]) -> str | None:
+    """Why an event gets no answer (None: answer it). Only mentions and direct messages from people."""
+    kind = event.get("type")
+    if kind not in ("app_mention", "message"):
+        return f"event type {kind!r}"
+    if event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message":
+        return "a bot's message"
+    if event.get("user") in own_users:
+        return "the bot's own message"
+    if event.get("subtype"):
+        return f"message subtype {event.get('subtype')!r}"
+    if kind == "message" and event.get("channel_type") != "im":
+        return "a channel message without a mention"
+    if not event.get("user"):
+        return "no user"
+    return None
+
+
+_MENTION = re.compile(r"<[@!][^>]*>")
+_LINK = re.compile(r"<([^>|]*)(?:\|([^>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """A Slack message's text as the user typed it: mentions dropped, links and entities undone."""
+    text = _MENTION.sub(" ", text)
+    text = _LINK.sub(
+        lambda m: ("#" if m.group(1).startswith("#") else "") + (m.group(2) or m.group(1).lstrip("#")), text
+    )
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(text.split())
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack API error {exc.response.get('error')!r} (HTTP {exc.response.status_code})"
+    return f"{type(exc).__name__}: {exc}"
