@@ -26,7 +26,10 @@ from .embedding import Embedder
 from .index import (
     FILES,
     FORMAT_VERSION,
+    HNSW_THRESHOLD,
     MANIFEST,
+    VECTOR_INDEX_TYPES,
+    choose_vector_index,
     file_digest,
     fsync_tree,
     previous_doc_hashes,
@@ -144,6 +147,8 @@ def build_index(
     force: bool = False,
     problems: list[Problem] | None = None,
     cache_dir: Path | None = None,
+    vector_index: str = "auto",
+    hnsw_threshold: int = HNSW_THRESHOLD,
 ) -> BuildStats:
     """Build an index of `docs` under `root`, swap it in, and return what changed.
 
@@ -169,7 +174,10 @@ def build_index(
         if current is not None and not force:
             try:
                 m = read_manifest(current)
-                if (m.get("corpus_fingerprint"), m.get("model"), m.get("chunking")) == (fingerprint, model, chunking):
+                wanted = choose_vector_index(int(m["counts"]["chunks"]), vector_index, threshold=hnsw_threshold)
+                same_vectors = m.get("faiss", "IndexFlatIP") == VECTOR_INDEX_TYPES[wanted]
+                built_from = (m.get("corpus_fingerprint"), m.get("model"), m.get("chunking"))
+                if built_from == (fingerprint, model, chunking) and same_vectors:
                     stats.up_to_date = True
                     stats.chunks = int(m["counts"]["chunks"])
                     stats.chunks_reused = stats.chunks
@@ -214,7 +222,7 @@ def build_index(
 
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
         try:
-            write_vectors(tmp / "vectors.faiss", matrix)
+            faiss_info = write_vectors(tmp / "vectors.faiss", matrix, kind=vector_index, threshold=hnsw_threshold)
             write_chunk_store(tmp / "chunks.sqlite", docs, chunks, hashes)
             Lexical.build(texts).save(tmp / "bm25")
             kinds: dict[str, int] = {}
@@ -228,7 +236,9 @@ def build_index(
                 "corpus_fingerprint": fingerprint,
                 "counts": {"documents": len(docs), "chunks": len(chunks)},
                 "kinds": dict(sorted(kinds.items())),
-                "faiss": "IndexFlatIP",
+                "faiss": faiss_info["type"],
+                "faiss_params": faiss_info,
+                "hnsw_threshold": hnsw_threshold,
                 "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "files": {name: file_digest(tmp / name) for name in FILES},

@@ -98,7 +98,9 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
     return build_index(
         report.documents,
         settings.index,
-        lambda: load_embedder(settings.model, device=settings.device),
+        lambda: load_embedder(
+            settings.model, device=settings.device, backend=settings.backend, cache_dir=settings.cache_dir
+        ),
         model=settings.model,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
@@ -107,6 +109,8 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
         force=force,
         problems=report.problems,
         cache_dir=settings.cache_dir,
+        vector_index=settings.vector_index,
+        hnsw_threshold=settings.hnsw_threshold,
     )
 
 

@@ -24,6 +24,19 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="torch device for the embedding model.")
     batch_size: int = Field(32, ge=1, description="Embedding batch size.")
+    backend: str = Field(
+        "auto",
+        pattern="^(auto|onnx|torch)$",
+        description="Embedding runtime: auto (ONNX Runtime, exported once from the model's own weights, when "
+        "available; else torch), onnx or torch.",
+    )
+    vector_index: str = Field(
+        "auto",
+        pattern="^(auto|flat|hnsw)$",
+        description="FAISS index type: flat (exact), hnsw (approximate, fast at scale), or auto (flat up to "
+        "hnsw_threshold chunks, then hnsw).",
+    )
+    hnsw_threshold: int = Field(50_000, ge=0, description="Chunks above which vector_index=auto builds HNSW.")
 
     chunk_size: int = Field(800, ge=100, description="Maximum characters per chunk.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -28,9 +29,7 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def encode(
-        self, texts: list[str], *, batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray: ...
+    def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray: ...
 
 
 def bundled_model_path() -> Path:
@@ -71,9 +70,11 @@ class SentenceTransformerEmbedder:
                 f"cannot load embedding model {name!r} from {path}: {exc}. Downloads are off "
                 "(HF_HUB_OFFLINE=1): give a local path or an installed model with --model / BOT_MODEL."
             ) from None
-        dim = self.model.get_embedding_dimension() if hasattr(
-            self.model, "get_embedding_dimension"
-        ) else self.model.get_sentence_embedding_dimension()
+        dim = (
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
         self.dim = int(dim or 0)
 
     def encode(self, texts: list[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
@@ -113,17 +114,48 @@ class HashingEmbedder:
         return np.stack([self._vector(t) for t in texts])
 
 
-_CACHE: dict[tuple[str, str], Embedder] = {}
+BACKENDS = ("auto", "onnx", "torch")
+_CACHE: dict[tuple[str, str, str], Embedder] = {}
+_LOAD_LOCK = threading.Lock()
 
 
-def load_embedder(name: str, *, device: str = "cpu") -> Embedder:
-    """Load (once per process) the embedder named by `name`."""
-    key = (name, device)
-    if key not in _CACHE:
-        m = HASH_MODEL_RE.match(name)
-        if m:
-            _CACHE[key] = HashingEmbedder(int(m.group(1) or 256))
-        else:
-            log.info("loading embedding model %s", name)
-            _CACHE[key] = SentenceTransformerEmbedder(name, device=device)
-    return _CACHE[key]
+def load_embedder(
+    name: str, *, device: str = "cpu", backend: str | None = None, cache_dir: Path | None | str = "default"
+) -> Embedder:
+    """Load (once per process) the embedder named by `name`.
+
+    `backend`: "auto" (ONNX Runtime when the model and installation allow it, else torch), "onnx" (fail
+    without it) or "torch"; default from BOT_BACKEND, else "auto". The ONNX export is kept under
+    `cache_dir` (default: BOT_CACHE_DIR or ~/.cache/bot; None: a temporary directory).
+    """
+    backend = (backend or os.environ.get("BOT_BACKEND") or "auto").lower()
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown embedding backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    key = (name, device, backend)
+    with _LOAD_LOCK:
+        if key not in _CACHE:
+            m = HASH_MODEL_RE.match(name)
+            if m:
+                _CACHE[key] = HashingEmbedder(int(m.group(1) or 256))
+            else:
+                _CACHE[key] = _load_real(name, device=device, backend=backend, cache_dir=cache_dir)
+        return _CACHE[key]
+
+
+def _load_real(name: str, *, device: str, backend: str, cache_dir: Path | None | str) -> Embedder:
+    if backend != "torch" and device == "cpu":
+        from .onnx import OnnxUnavailable, default_cache_root, load_onnx_embedder
+
+        root = default_cache_root() if cache_dir == "default" else Path(cache_dir) if cache_dir else None
+        try:
+            embedder = load_onnx_embedder(name, resolve_model(name), cache_dir=root)
+            log.info("embedding with ONNX Runtime (%s)", embedder.file)
+            return embedder
+        except OnnxUnavailable as exc:
+            if backend == "onnx":
+                raise ModelError(f"ONNX backend unavailable for {name!r}: {exc}") from None
+            log.info("ONNX Runtime not used for %s (%s); using torch", name, exc)
+    elif backend == "onnx":
+        raise ModelError(f"the ONNX backend runs on cpu only, not on device {device!r}")
+    log.info("loading embedding model %s", name)
+    return SentenceTransformerEmbedder(name, device=device)

@@ -202,6 +202,8 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
             raise IndexCorrupt(f"index file {path} is missing: rebuild with `bot index`")
         if verify and file_digest(path) != expected:
             raise IndexCorrupt(f"index file {path} is corrupt (checksum differs): rebuild with `bot index`")
+    # One query at a time: OpenMP fanning a single search out over shared cores costs up to 10x in waits.
+    faiss.omp_set_num_threads(1)
     try:
         vectors = faiss.read_index(str(build / "vectors.faiss"))
         lexical = Lexical.load(build / "bm25")
@@ -267,13 +269,49 @@ def previous_doc_hashes(root: Path) -> dict[str, str]:
         return {}
 
 
-def write_vectors(path: Path, matrix: np.ndarray) -> None:
+HNSW_THRESHOLD = 50_000  # chunks; above it `auto` builds HNSW (see docs/PERFORMANCE.md for the measurements)
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+VECTOR_INDEX_TYPES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat"}
+
+
+def choose_vector_index(n: int, kind: str = "auto", *, threshold: int = HNSW_THRESHOLD) -> str:
+    """The index type `n` vectors get: flat (exact, IndexFlatIP) or hnsw (IndexHNSWFlat)."""
+    if kind not in ("auto", "flat", "hnsw"):
+        raise ValueError(f"unknown vector index type {kind!r}; choose auto, flat or hnsw")
+    if kind == "auto":
+        return "hnsw" if n > threshold else "flat"
+    return kind
+
+
+def write_vectors(
+    path: Path, matrix: np.ndarray, *, kind: str = "flat", threshold: int = HNSW_THRESHOLD
+) -> dict[str, Any]:
+    """Write the FAISS index of `matrix` (row i = chunk i) and return its description for the manifest."""
     import faiss
 
-    index = faiss.IndexFlatIP(matrix.shape[1])
+    chosen = choose_vector_index(len(matrix), kind, threshold=threshold)
+    info: dict[str, Any]
+    index: Any
+    if chosen == "hnsw":
+        index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        info = {"type": VECTOR_INDEX_TYPES["hnsw"], "M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION,
+                "efSearch": HNSW_EF_SEARCH}  # fmt: skip
+    else:
+        index = faiss.IndexFlatIP(matrix.shape[1])
+        info = {"type": VECTOR_INDEX_TYPES["flat"]}
     if len(matrix):
-        index.add(matrix)
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building the graph uses every core
+        try:
+            index.add(np.ascontiguousarray(matrix, dtype=np.float32))
+        finally:
+            faiss.omp_set_num_threads(threads)
     faiss.write_index(index, str(path))
+    return info
 
 
 def fsync_tree(path: Path) -> None:

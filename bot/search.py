@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embedding import Embedder
-from .index import Index
+from .index import HNSW_THRESHOLD, Index
 
 METHODS = ("bm25", "dense", "hybrid", "final")
 
@@ -36,25 +36,44 @@ class Searcher:
         self.embedder = embedder
         self.k = candidates
         self._flat = index.vectors
+        self.exact_rows = int(index.manifest.get("hnsw_threshold", HNSW_THRESHOLD))
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.encode([question])[0]
 
     def dense(self, qvec: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `k` (rows, cosine) by vector search, only among rows where `mask` is true when given.
+
+        Flat indexes search exactly. HNSW searches approximately with a beam widened in proportion to
+        what a kind filter leaves out; when the filter leaves few enough rows for exact search to be
+        cheap (up to the flat threshold), those rows are searched exactly instead."""
         import faiss
 
         n = self.index.size
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if n == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        params = None
+            return empty
+        vectors = self.index.vectors
+        query = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
+        k = min(k, n)
+        selector = None
+        allowed = n
         if mask is not None:
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if len(allowed) == 0:
-                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            selector = faiss.IDSelectorBatch(allowed)
-            params = faiss.SearchParameters()
-            params.sel = selector
-        scores, rows = self.index.vectors.search(qvec.reshape(1, -1), min(k, n), params=params)
+            allowed = int(np.count_nonzero(mask))
+            if allowed == 0:
+                return empty
+            bitmap = np.packbits(mask.astype(bool), bitorder="little")  # kept alive until the search returns
+            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+        hnsw = getattr(vectors, "hnsw", None)
+        if hnsw is not None and selector is not None and allowed <= self.exact_rows:
+            vectors = faiss.downcast_index(vectors.storage)  # the exact vectors behind the graph
+            hnsw = None
+        if hnsw is not None:
+            ef = max(int(hnsw.efSearch), k) * n // allowed
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(ef, n))  # type: ignore[attr-defined]
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None  # type: ignore[call-arg]
+        scores, rows = vectors.search(query, k, params=params)
         keep = rows[0] >= 0
         return rows[0][keep].astype(np.int64), scores[0][keep]
 
