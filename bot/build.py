@@ -24,7 +24,6 @@ from .chunking import chunk_document, content_hash, embed_text
 from .documents import Chunk, Document
 from .embedding import Embedder
 from .index import (
-    FILES,
     FORMAT_VERSION,
     HNSW_THRESHOLD,
     MANIFEST,
@@ -241,7 +240,8 @@ def build_index(
                 "hnsw_threshold": hnsw_threshold,
                 "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "files": {name: file_digest(tmp / name) for name in FILES},
+                # every file, the BM25 arrays included, so damage is caught at load rather than at query time
+                "files": {f.relative_to(tmp).as_posix(): file_digest(f) for f in sorted(tmp.rglob("*")) if f.is_file()},
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
             fsync_tree(tmp)

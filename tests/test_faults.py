@@ -192,6 +192,7 @@ DAMAGE: list[tuple[str, str, Callable[[Path], None], tuple[str, ...]]] = [
     ("chunk store missing", "chunks.sqlite", _unlink, ("missing", "rebuild with `bot index`")),
     ("BM25 vocabulary truncated", "bm25/vocab.json", _truncate, ("rebuild with `bot index`",)),
     ("BM25 folder missing", "bm25", _unlink, ("rebuild with `bot index`",)),
+    ("BM25 arrays bytes flipped", "bm25/data.csc.index.npy", _flip, ("corrupt", "rebuild with `bot index`")),
     ("manifest truncated", "manifest.json", _truncate, ("manifest", "rebuild with `bot index`")),
     ("manifest not JSON", "manifest.json", lambda p: p.write_text("<html>oops</html>"), ("rebuild with `bot index`",)),
     ("manifest missing", "manifest.json", _unlink, ("no index at", "bot index --index")),
