@@ -60,7 +60,7 @@ class Reply:
 class SlackService:
     """What the Slack routes share: the verifier, the Web API client, the ledger and a thread pool."""
 
-    def __init__(self, settings: Settings, holder: EngineHolder) -> None:
+    def __init__(self, settings: Settings, holder: EngineHolder, *, state: Any = None) -> None:
         assert settings.slack_signing_secret is not None
         self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
@@ -72,6 +72,18 @@ class SlackService:
         self.pool = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="slack")
         self.holder = holder
         self.public_url = settings.public_url
+        self.state = state  # the app's state, for its optional Prometheus metrics
+
+    def observe(self, what: str, value: Any) -> None:
+        """Count an answer or a vote in `/metrics` when the app has them; never fails the request."""
+        metrics = getattr(self.state, "metrics", None)
+        try:
+            if metrics is not None and what == "answer":
+                metrics.observe_answer(bool(value), channel="slack")
+            elif metrics is not None and what == "feedback":
+                metrics.observe_feedback(int(value))
+        except Exception as exc:
+            log.warning("slack: metrics not updated: %s", exc)
 
     def compose(self, question: str, rid: str) -> Reply:
         """The reply to a question (an answer, a decline or one friendly line); never raises."""
@@ -80,6 +92,7 @@ class SlackService:
             if engine is None:
                 return Reply(notice(NOT_READY))
             answer = engine.ask(question)
+            self.observe("answer", answer.answered)
             if not answer.answered:
                 return Reply(answer_message(answer, public_url=self.public_url))
             answer_id = self.ledger.remember(answer.question, answer.to_dict())
@@ -134,7 +147,7 @@ def install(app: FastAPI, settings: Settings) -> bool:
         log.info("Slack is off: set BOT_SLACK_SIGNING_SECRET to enable /slack/commands, /slack/events, "
                  "/slack/interactions (they answer 404 until then)")  # fmt: skip
         return False
-    service = SlackService(settings, app.state.holder)
+    service = SlackService(settings, app.state.holder, state=app.state)
     app.state.slack = service
     app.include_router(router)
     if service.client is None:
@@ -266,6 +279,7 @@ async def interactions(request: Request, body: bytes = Depends(verified_body)) -
         meta = {"answer_id": answer_id, "request_id": rid, "known_answer": bool(record)}
         meta.update({key: _id(payload, key) for key in ("user", "team", "channel")})
         request.app.state.feedback.add(rating=rating, question=question, answer=answer, channel="slack", meta=meta)
+        service.observe("feedback", rating)
         log.info("slack %s: feedback %+d on answer %s", rid, rating, answer_id)
         response_url = payload.get("response_url")
         if isinstance(response_url, str) and response_url:

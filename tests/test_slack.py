@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,9 +37,9 @@ from bot.slack_blocks import (
     section_texts,
 )
 from bot.slack_ledger import SlackLedger
-from tests.conftest import OFF_TOPIC_QUESTION, SEED_QUESTION
+from tests.conftest import OFF_TOPIC_QUESTION, ROOT, SEED_QUESTION
 from tests.slack_fake import FakeSlack
-from tests.slack_http import SlackSender, serve
+from tests.slack_http import SlackSender, interaction_body, serve
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-0000-not-a-real-token"
@@ -388,6 +389,26 @@ def test_malformed_payloads_are_a_clear_4xx(slack: SlackSender, path: str, body:
     assert r.json()["detail"]
 
 
+def manifest_in(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8").split("## Connect to Slack")[-1]
+    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))  # type: ignore[union-attr]
+
+
+def test_manifest_in_the_docs_matches_the_routes(slack: SlackSender) -> None:
+    manifest = manifest_in(ROOT / "docs" / "SLACK.md")
+    assert manifest_in(ROOT / "README.md") == manifest
+    conf = manifest["settings"]
+    urls = [manifest["features"]["slash_commands"][0]["url"], conf["event_subscriptions"]["request_url"],
+            conf["interactivity"]["request_url"]]  # fmt: skip
+    paths = [u.replace("https://bot.example.org", "") for u in urls]
+    assert paths == ["/slack/commands", "/slack/events", "/slack/interactions"]
+    assert all(slack.post(p, b"{}", signed=False).status_code == 401 for p in paths)  # mounted, and guarded
+    assert set(conf["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
+    assert conf["interactivity"]["is_enabled"] is True
+
+
 def test_slack_is_off_without_a_signing_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="bot.slack")
     client = TestClient(create_app(Settings(index=tmp_path / "none", data_dir=tmp_path / "data")))
@@ -580,6 +601,7 @@ def test_feedback_buttons_are_stored_with_the_answer(
         "actions": [{"action_id": action_id, "block_id": buttons["block_id"], "value": answer_id,
                      "type": "button", "action_ts": "1.3"}],
     }  # fmt: skip
+    assert len(interaction_body(click)) < Settings().max_body_bytes / 4  # far inside the body limit
     r = slack.interaction(click)
     assert r.status_code == 200
     stored = [f for f in slack_app.state.feedback.export() if f["meta"].get("answer_id") == answer_id]
