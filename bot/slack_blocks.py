@@ -109,8 +109,12 @@ def answer_message(
             break
         keep -= 1
     n_refs = len({n for _, _, b in bullets[:keep] for n in b.citations})
-    text = f"{answer.question} ({keep} quotes from {n_refs} sources)"
+    text = f"{answer.question} ({_count(keep, 'quote')} from {_count(n_refs, 'source')})"
     return SlackMessage(text=clip(escape(text), MAX_FALLBACK_TEXT), blocks=blocks[:max_blocks], trimmed=trimmed)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _layout(
