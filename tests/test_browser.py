@@ -134,11 +134,17 @@ def test_ask_follow_a_citation_open_the_source_and_get_a_decline(server: str, br
     expect(page.locator('#facts [data-fact="documents"]')).to_have_text(str(health["documents"]))
     expect(page.locator('#facts [data-fact="model"]')).to_have_text(health["model"])
 
+    page.evaluate(  # record whether the busy indicator showed while the question was out
+        """() => { window.busySeen = false; const busy = document.getElementById("busy");
+        new MutationObserver(() => { if (!busy.hidden) window.busySeen = true; })
+          .observe(busy, { attributes: true }); }"""
+    )
     box = page.get_by_label("Your question")
     box.fill(SEED_QUESTION)
     box.press("Enter")
     turns = page.locator("#conversation .turn")
     expect(turns).to_have_count(1)
+    assert page.evaluate("window.busySeen") is True
     answer = turns.nth(0).locator("article.answer")
     expect(answer).to_have_attribute("data-answered", "true")
     expect(turns.nth(0).locator(".asked")).to_contain_text(SEED_QUESTION)
