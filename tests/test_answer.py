@@ -75,8 +75,8 @@ def test_absent_topics_are_declined(engine: Engine, question: str) -> None:
 def test_kind_filter(engine: Engine) -> None:
     answer = engine.ask(SEED_QUESTION, kinds=["research"])
     assert [s.kind for s in answer.sections] == ["research"]
-    answer = engine.ask(SEED_QUESTION, kinds=["no-such-kind"])
-    assert not answer.answered
+    with pytest.raises(QuestionError, match="Unknown source kind"):
+        engine.ask(SEED_QUESTION, kinds=["no-such-kind"])
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 1001, "bad\x00question"])
