@@ -116,7 +116,10 @@ def chat_page(
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def chat(request: Request) -> HTMLResponse:
+async def chat(request: Request, q: str | None = None) -> HTMLResponse:
+    """The chat page; `?q=QUESTION` (the Slack "full answer" link) opens it with that question answered."""
+    if q is not None and q.strip():
+        return await answer_page(request, q[: _settings(request).max_question_chars * 2], None)
     return chat_page(request)
 
 
@@ -127,6 +130,10 @@ async def chat_form(
     kinds: Annotated[list[str] | None, Form()] = None,
 ) -> HTMLResponse:
     """The no-JavaScript path: the form posts here and the answer is rendered on the server."""
+    return await answer_page(request, question, kinds)
+
+
+async def answer_page(request: Request, question: str, kinds: list[str] | None) -> HTMLResponse:
     engine = _engine(request)
     if engine is None:
         return chat_page(request, status=503, question=question, kinds=kinds,

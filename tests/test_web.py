@@ -433,3 +433,11 @@ def test_a_rebuilt_index_is_served_without_a_restart(built: Settings, tmp_path: 
         health = _wait_for(lambda: (h := c.get("/healthz").json())["error"] and h)
         assert health["ready"] is True and health["build"] == now["build"] and "vectors.faiss" in health["error"]
         assert ask(c)["answered"] is True
+
+
+def test_get_with_q_renders_the_answer(client: TestClient) -> None:
+    """The link Slack gives for a trimmed answer: /?q=QUESTION opens the chat with the whole answer."""
+    r = client.get("/", params={"q": SEED_QUESTION})
+    assert r.status_code == 200
+    soup = BeautifulSoup(r.text, "html.parser")
+    assert "From the Guidelines" in [h.get_text(strip=True) for h in soup.select("article.answer h3")]
