@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(30, ge=1, description="Questions a client may send at once before the limit.")
     rate_limit_paths: str = Field(
-        "/api/ask", description="Comma-separated POST paths the rate limit and request timeout cover."
+        "/api/ask,/",
+        description="Comma-separated paths the rate limit and request timeout cover: POSTs to them, and GETs "
+        "that carry a question (`?q=`), as the chat page's no-JavaScript and link paths do.",
     )
     request_timeout_s: float = Field(30.0, ge=0, description="Seconds a question may take before a 504 (0: none).")
     trust_proxy_headers: bool = Field(

@@ -1,12 +1,14 @@
 """Abuse limits on the question endpoints: a per-client rate limit (429 + Retry-After) and a request timeout (504).
 
-Both are plain ASGI middleware, so they hold for every route that answers questions, whatever the channel.
+Plain ASGI middleware in front of the web routes that answer questions (the JSON API and the chat page).
+Slack's routes are not limited by address: every Slack request comes from Slack's own servers.
 Settings (each also a `BOT_*` variable):
 
     rate_limit_per_minute   questions per minute per client, refilled continuously (0 turns the limit off)
     rate_limit_burst        questions a client may send at once before the limit applies
     request_timeout_s       seconds a question may take before the client gets 504 (0 turns it off)
-    rate_limit_paths        comma-separated POST paths the limits apply to (default: /api/ask)
+    rate_limit_paths        comma-separated paths the limits apply to: POSTs, and GETs with `?q=` (default:
+                            /api/ask and the chat page /, whose form and links also ask questions)
     trust_proxy_headers     key clients by the last X-Forwarded-For address (only behind a trusted proxy)
 
 Buckets live in each worker process: with `bot serve --workers N` a client may get up to N times the burst.
@@ -23,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from .config import Settings
 
@@ -107,7 +110,7 @@ async def _send_json(send: Send, status: int, detail: str, headers: Iterable[tup
 
 
 class AbuseLimits:
-    """ASGI middleware: rate-limit and time-limit POSTs to the question paths; pass everything else through."""
+    """ASGI middleware: rate-limit and time-limit questions; pass everything else through."""
 
     def __init__(
         self,
@@ -115,7 +118,7 @@ class AbuseLimits:
         *,
         limiter: RateLimiter | None,
         timeout_s: float | None,
-        paths: Iterable[str] = ("/api/ask",),
+        paths: Iterable[str] = ("/api/ask", "/"),
         trust_proxy_headers: bool = False,
     ) -> None:
         self.app = app
@@ -125,10 +128,14 @@ class AbuseLimits:
         self.trust_proxy_headers = trust_proxy_headers
 
     def applies(self, scope: Scope) -> bool:
-        return (
-            scope["type"] == "http"
-            and scope.get("method") == "POST"
-            and (scope.get("path", "").rstrip("/") or "/") in self.paths
+        """POSTs to the question paths, and GETs of them that carry a question (`?q=...`, the chat's links)."""
+        if scope["type"] != "http" or (scope.get("path", "").rstrip("/") or "/") not in self.paths:
+            return False
+        method = scope.get("method")
+        if method == "POST":
+            return True
+        return method == "GET" and any(
+            v.strip() for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "q"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

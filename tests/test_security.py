@@ -45,7 +45,14 @@ BAD_INPUT: list[tuple[str, dict[str, Any], int, str]] = [
     ("array body", {"json": ["aspirin"]}, 422, "body"),
     ("empty body", {"content": b"", "headers": JSON}, 422, "required"),
     ("unknown field", {"json": {"question": "aspirin", "model": "gpt"}}, 422, "model"),
-    ("deeply nested", {"content": b"[" * 50_000 + b"]" * 50_000, "headers": JSON}, 400, "body"),
+    ("deeply nested", {"content": b"[" * 20_000 + b"]" * 20_000, "headers": JSON}, 400, "body"),
+    ("oversized body", {"json": {"question": "why " * 20_000}}, 413, "larger than the limit"),
+    (
+        "oversized, undeclared size",
+        {"content": iter([b'{"question": "', b"x" * 70_000, b'"}']), "headers": JSON},
+        413,
+        "larger than the limit",
+    ),
     ("form post", {"data": {"question": "aspirin"}}, 415, "application/json"),
     ("text/plain", {"content": b'{"question": "aspirin"}', "headers": {"content-type": "text/plain"}}, 415, "JSON"),
     ("no content type", {"content": b'{"question": "aspirin"}'}, 415, "JSON"),
@@ -185,6 +192,29 @@ def test_rate_limit_gives_429_with_retry_after(hash_index: Settings) -> None:
         assert c.get("/healthz").status_code == 200  # only the question endpoint is limited
     with TestClient(create_app(settings), client=("10.9.9.9", 1234)) as other:
         assert other.post("/api/ask", json={"question": SEED_QUESTION}).status_code == 200  # fresh app, fresh buckets
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "limited"),
+    [
+        ("POST", "/api/ask", {"json": {"question": "aspirin"}}, True),
+        ("POST", "/", {"data": {"question": "aspirin"}}, True),  # the chat's no-JavaScript form
+        ("GET", "/?q=aspirin", {}, True),  # the chat's question links
+        ("GET", "/", {}, False),
+        ("GET", "/?q=%20", {}, False),
+        ("GET", "/healthz", {}, False),
+        ("GET", "/openapi.json", {}, False),
+        ("POST", "/slack/events", {"json": {"type": "event_callback"}}, False),  # all Slack traffic is one address
+    ],
+)
+def test_which_requests_are_limited(
+    hash_index: Settings, method: str, path: str, kwargs: dict[str, Any], limited: bool
+) -> None:
+    settings = hash_index.model_copy(update={"rate_limit_per_minute": 1, "rate_limit_burst": 1})
+    with TestClient(create_app(settings)) as c:
+        codes = [c.request(method, path, **kwargs).status_code for _ in range(3)]
+    assert (429 in codes) is limited, codes
+    assert 500 not in codes
 
 
 def test_rate_limit_is_per_client_behind_a_trusted_proxy(hash_index: Settings) -> None:
