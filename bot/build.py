@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import hashlib
+import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import sqlite3
@@ -15,7 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +34,11 @@ from .index import (
     HNSW_THRESHOLD,
     MANIFEST,
     VECTOR_INDEX_TYPES,
+    Reusable,
     choose_vector_index,
     file_digest,
     fsync_tree,
+    previous_chunks,
     previous_doc_hashes,
     previous_vectors,
     read_manifest,
@@ -39,10 +47,11 @@ from .index import (
     write_vectors,
 )
 from .ingest import Problem
-from .lexical import Lexical
+from .lexical import K1, B, Lexical, tokenize
 
 log = logging.getLogger(__name__)
 KEEP_BUILDS = 2
+REUSE_SOURCES = ("chunking.py", "lexical.py")
 
 
 class BuildError(RuntimeError):
@@ -62,6 +71,9 @@ class BuildStats:
     skipped_files: int = 0
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    embed_seconds: float = 0.0
+    tokens_embedded: int = 0  # useful (non-padding) word pieces embedded, when the embedder reports them
+    tokens_computed: int = 0  # word pieces run through the model, padding included
     up_to_date: bool = False
     path: str = ""
 
@@ -186,14 +198,23 @@ def build_index(
             except Exception:  # unreadable old manifest: just rebuild
                 pass
 
+        reuse = _reusable(current, chunking) if not force else Reusable({}, {})
         chunks: list[Chunk] = []
         texts: list[str] = []
         bar = _progress(docs, "chunking", progress)
         for doc in bar:
-            for chunk in chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(chunks)):
+            old = reuse.chunks.get(doc.id)
+            if old is not None and old[0] == hashes[doc.id]:  # unchanged document: its chunks as they were
+                fresh = old[1]
+                for i, chunk in enumerate(fresh):
+                    chunk.id = len(chunks) + i
+            else:
+                fresh = chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(chunks))
+            for chunk in fresh:
                 chunks.append(chunk)
                 texts.append(embed_text(doc, chunk))
         stats.chunks = len(chunks)
+        tokens = [reuse.tokens.get(c.hash) or tokenize(text) for c, text in zip(chunks, texts, strict=True)]
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
@@ -210,7 +231,9 @@ def build_index(
         if todo:
             emb = emb or _call(embedder)
             log.info("embedding %d chunks (%d reused)", len(todo), stats.chunks_reused)
-            _embed_in_slices(emb, todo, cache, store, batch_size=batch_size, progress=progress)
+            t_embed = time.perf_counter()
+            _embed_in_slices(emb, todo, cache, store, batch_size=batch_size, progress=progress, stats=stats)
+            stats.embed_seconds = time.perf_counter() - t_embed
         if store is not None:
             store.close()
         matrix = (
@@ -222,8 +245,8 @@ def build_index(
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
         try:
             faiss_info = write_vectors(tmp / "vectors.faiss", matrix, kind=vector_index, threshold=hnsw_threshold)
-            write_chunk_store(tmp / "chunks.sqlite", docs, chunks, hashes)
-            Lexical.build(texts).save(tmp / "bm25")
+            write_chunk_store(tmp / "chunks.sqlite", docs, chunks, hashes, tokens=tokens)
+            build_lexical(tokens).save(tmp / "bm25")
             kinds: dict[str, int] = {}
             for c in chunks:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
@@ -238,6 +261,7 @@ def build_index(
                 "faiss": faiss_info["type"],
                 "faiss_params": faiss_info,
                 "hnsw_threshold": hnsw_threshold,
+                "reuse_key": reuse_key(),
                 "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 # every file, the BM25 arrays included, so damage is caught at load rather than at query time
@@ -246,8 +270,9 @@ def build_index(
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
             fsync_tree(tmp)
             final = builds / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + fingerprint[:8])
-            if final.exists():
-                final = final.with_name(final.name + f"-{os.getpid()}")
+            base, n = final.name, 1
+            while final.exists():  # builds of one corpus within one second
+                final, n = final.with_name(f"{base}-{os.getpid()}-{n}"), n + 1
             os.rename(tmp, final)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -272,10 +297,12 @@ def _embed_in_slices(
     *,
     batch_size: int,
     progress: bool,
+    stats: BuildStats | None = None,
 ) -> None:
     """Embed `todo` (hash -> text) a slice at a time, saving each slice to the vector cache at once,
-    so an interrupted build resumes where it stopped."""
-    items = list(todo.items())
+    so an interrupted build resumes where it stopped. Texts go shortest first, so each slice holds
+    texts of near-equal length, which the ONNX embedder batches with no padding at all."""
+    items = sorted(todo.items(), key=lambda item: len(item[1]))
     step = max(batch_size * 32, 256)
     bar = None
     if progress:
@@ -285,6 +312,10 @@ def _embed_in_slices(
     for i in range(0, len(items), step):
         part = items[i : i + step]
         vectors = emb.encode([t for _, t in part], batch_size=batch_size, progress=False)
+        last = getattr(emb, "last", None)  # the ONNX embedder's count of what it computed
+        if stats is not None and last is not None:
+            stats.tokens_embedded += last.tokens
+            stats.tokens_computed += last.computed
         new = {h: v for (h, _), v in zip(part, vectors, strict=True)}
         cache.update(new)
         if store is not None:
@@ -293,6 +324,69 @@ def _embed_in_slices(
             bar.update(len(part))
     if bar is not None:
         bar.close()
+
+
+@lru_cache(maxsize=1)
+def reuse_key() -> str:
+    """Changes whenever the code that turns a document into chunks or a text into BM25 tokens changes;
+    a build reuses chunks and tokens of unchanged documents only from a build with the same key."""
+    h = hashlib.sha256()
+    for name in REUSE_SOURCES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _reusable(current: Path | None, chunking: dict[str, int]) -> Reusable:
+    if current is None:
+        return Reusable({}, {})
+    try:
+        m = read_manifest(current)
+    except Exception:
+        return Reusable({}, {})
+    if m.get("chunking") != chunking or m.get("reuse_key") != reuse_key():
+        return Reusable({}, {})
+    return previous_chunks(current)
+
+
+def build_lexical(tokens: list[list[str]]) -> Lexical:
+    """The BM25 index `Lexical.build(texts)` builds, from texts already tokenised with `tokenize`.
+
+    bm25s's per-document scoring loop is replaced (through its documented `build_index_from_ids`
+    hook) by a vectorised equivalent computing the same float32 scores in the same sparse layout;
+    tests check it against `Lexical.build`."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in toks] for toks in tokens]
+    retriever = bm25s.BM25(k1=K1, b=B)
+    if ids and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
+        retriever.build_index_from_ids = functools.partial(_bm25_scores, retriever)
+    retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    return Lexical(retriever, vocab)
+
+
+def _bm25_scores(retriever: Any, unique_token_ids: list[int], corpus_token_ids: list[list[int]], **_: Any) -> dict:
+    """BM25 (Lucene variant: idf = ln(1 + (N - df + .5) / (df + .5)), tf / (tf + k1 (1 - b + b dl / avgdl)))
+    of every (document, token) pair, as a CSC matrix (columns: tokens), exactly as bm25s lays it out."""
+    n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
+    lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=n_docs)
+    avg_len = lengths.mean()
+    flat = np.fromiter(itertools.chain.from_iterable(corpus_token_ids), dtype=np.int64, count=int(lengths.sum()))
+    pairs, tf = np.unique(np.repeat(np.arange(n_docs, dtype=np.int64), lengths) * n_vocab + flat, return_counts=True)
+    doc, tok = pairs // n_vocab, pairs % n_vocab
+    df = np.bincount(tok, minlength=n_vocab)
+    idf = np.zeros(n_vocab, dtype=np.float32)
+    for value in np.unique(df[df > 0]).tolist():  # math.log, as bm25s computes it, once per distinct df
+        idf[df == value] = math.log(1 + (n_docs - value + 0.5) / (value + 0.5))
+    k1, b = retriever.k1, retriever.b
+    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg_len) + tf)
+    scores = (idf[tok] * tfc).astype(retriever.dtype)
+    order = np.lexsort((doc, tok))  # by token, then document
+    retriever.nonoccurrence_array = None  # as bm25s sets it for this variant
+    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    return {"data": scores[order], "indices": doc[order].astype(np.int32), "indptr": indptr, "num_docs": n_docs}
 
 
 def _call(factory: Embedder | Callable[[], Embedder]) -> Embedder:

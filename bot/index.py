@@ -87,7 +87,16 @@ def _sentences_json(spans: list[Span]) -> str:
     return json.dumps([[s.start, s.end] for s in spans])
 
 
-def write_chunk_store(path: Path, docs: list[Document], chunks: list[Chunk], doc_hashes: dict[str, str]) -> None:
+def write_chunk_store(
+    path: Path,
+    docs: list[Document],
+    chunks: list[Chunk],
+    doc_hashes: dict[str, str],
+    *,
+    tokens: list[list[str]] | None = None,
+) -> None:
+    """Documents and chunks; with `tokens`, also each chunk text's BM25 tokens (by chunk hash) for the
+    next incremental build to reuse."""
     db = sqlite3.connect(path)
     try:
         db.executescript(
@@ -116,6 +125,12 @@ def write_chunk_store(path: Path, docs: list[Document], chunks: list[Chunk], doc
             ),
         )
         db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
+        if tokens is not None:
+            db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, tokens TEXT NOT NULL)")
+            db.executemany(
+                "INSERT OR IGNORE INTO tokens VALUES (?,?)",
+                ((c.hash, " ".join(t)) for c, t in zip(chunks, tokens, strict=True)),
+            )
         db.commit()
     finally:
         db.close()
@@ -254,6 +269,39 @@ def previous_vectors(root: Path, model: str, dim: int) -> dict[str, np.ndarray]:
     except Exception as exc:  # a damaged old index only costs re-embedding
         log.warning("not reusing vectors from %s: %s", build, exc)
         return {}
+
+
+@dataclass
+class Reusable:
+    """What an incremental build can take from the current build instead of recomputing."""
+
+    chunks: dict[str, tuple[str, list[Chunk]]]  # doc id -> (document hash, its chunks in order)
+    tokens: dict[str, list[str]]  # chunk hash -> BM25 tokens of its text
+
+
+def previous_chunks(build: Path | None) -> Reusable:
+    """Chunks (by document) and BM25 tokens (by chunk hash) of a build; empty when unreadable."""
+    if build is None:
+        return Reusable({}, {})
+    try:
+        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
+        try:
+            doc_hash = dict(db.execute("SELECT id, hash FROM documents"))
+            by_doc: dict[str, tuple[str, list[Chunk]]] = {}
+            for row, doc_id, start, end, kind, heading, h, text, sents in db.execute(
+                'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks ORDER BY row'
+            ):
+                spans = [Span(a, b) for a, b in json.loads(sents)]
+                entry = by_doc.setdefault(doc_id, (doc_hash[doc_id], []))
+                entry[1].append(Chunk(row, doc_id, start, end, text, kind, heading, spans, h))
+            has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
+            tokens = {h: t.split() for h, t in db.execute("SELECT hash, tokens FROM tokens")} if has_tokens else {}
+        finally:
+            db.close()
+    except (sqlite3.Error, KeyError, ValueError) as exc:  # a damaged old build only costs recomputing
+        log.warning("not reusing chunks from %s: %s", build, exc)
+        return Reusable({}, {})
+    return Reusable(by_doc, tokens)
 
 
 def previous_doc_hashes(root: Path) -> dict[str, str]:

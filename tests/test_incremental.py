@@ -1,0 +1,191 @@
+"""Fast rebuilds: an incremental build reuses the chunks and BM25 tokens of unchanged documents and
+builds BM25 vectorised, and the index it writes is identical to a full build of the same corpus."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bot.build as build_mod
+from bot.build import build_index, build_lexical
+from bot.chunking import chunk_document, embed_text
+from bot.documents import Document
+from bot.embedding import load_embedder
+from bot.index import load_index, previous_chunks, resolve_build
+from bot.ingest import load_corpus
+from bot.lexical import Lexical, tokenize
+
+from .conftest import make_corpus
+
+WORDS = (
+    "insulin metformin dose renal kidney liver statin aspirin bleeding stroke fever child infant pregnancy "
+    "vaccine antibiotic resistance asthma inhaler steroid rash calcinosis dermatomyositis biopsy tumor the of"
+).split()
+COMMON = {"model": "hash:32", "chunk_size": 300, "chunk_overlap": 1, "progress": False}
+
+
+def synthetic(n: int, seed: int = 0) -> list[Document]:
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        paras = []
+        for _ in range(rng.randint(1, 4)):
+            sents = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 20))).capitalize() + "." for _ in
+                     range(rng.randint(1, 6))]  # fmt: skip
+            paras.append(" ".join(sents))
+        heading = "Treatment\n" if i % 3 == 0 else ""
+        docs.append(
+            Document(f"d{i}", f"Title {i % 17}", heading + "\n\n".join(paras), kind=("research", "other")[i % 2])
+        )
+    return docs
+
+
+def tiny_docs(tmp: Path) -> list[Document]:
+    return load_corpus(make_corpus(tmp / "corpus")).documents
+
+
+def texts_of(docs: list[Document], size: int = 800) -> list[str]:
+    return [embed_text(d, c) for d in docs for c in chunk_document(d, size=size)]
+
+
+def assert_same_lexical(a: Lexical, b: Lexical) -> None:
+    assert a.vocab == b.vocab
+    assert a.size == b.size
+    for key in ("data", "indices", "indptr"):
+        x, y = np.asarray(a.retriever.scores[key]), np.asarray(b.retriever.scores[key])
+        assert x.dtype == y.dtype and np.array_equal(x, y), key
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        pytest.param(["Insulin dose in renal failure.", "The of and.", "insulin insulin insulin kidney"], id="tiny"),
+        pytest.param(["Only one document about calcinosis cutis and its treatment."], id="one"),
+        pytest.param(texts_of(synthetic(300)), id="synthetic"),
+    ],
+)
+def test_build_lexical_is_lexical_build(texts: list[str]) -> None:
+    assert_same_lexical(build_lexical([tokenize(t) for t in texts]), Lexical.build(texts))
+
+
+def test_build_lexical_on_real_documents(tmp_path: Path) -> None:
+    texts = texts_of(tiny_docs(tmp_path))
+    fast, ref = build_lexical([tokenize(t) for t in texts]), Lexical.build(texts)
+    assert_same_lexical(fast, ref)
+    for q in ("calcinosis cutis treatment", "metformin dose", "sodium thiosulfate"):
+        r1, s1 = fast.search(q, 10)
+        r2, s2 = ref.search(q, 10)
+        assert r1.tolist() == r2.tolist() and np.array_equal(s1, s2)
+
+
+def table(build: Path, sql: str) -> list[tuple]:
+    db = sqlite3.connect(build / "chunks.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def assert_same_index(a_root: Path, b_root: Path) -> None:
+    a, b = resolve_build(a_root), resolve_build(b_root)
+    assert a is not None and b is not None
+    sql = 'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks ORDER BY row'
+    assert table(a, sql) == table(b, sql)
+    assert table(a, "SELECT * FROM documents ORDER BY id") == table(b, "SELECT * FROM documents ORDER BY id")
+    ia, ib = load_index(a_root), load_index(b_root)
+    try:
+        assert_same_lexical(ia.lexical, ib.lexical)
+        assert np.array_equal(ia.vectors.reconstruct_n(0, ia.size), ib.vectors.reconstruct_n(0, ib.size))
+    finally:
+        ia.close()
+        ib.close()
+
+
+@pytest.mark.parametrize("source", ["synthetic", "tiny corpus"])
+def test_incremental_build_equals_full_build(tmp_path: Path, source: str) -> None:
+    docs = synthetic(120) if source == "synthetic" else tiny_docs(tmp_path)
+    embedder = load_embedder("hash:32")
+    first = build_index(docs, tmp_path / "inc", embedder, **COMMON)  # type: ignore[arg-type]
+    assert not first.up_to_date
+    changed = list(docs)
+    changed[1] = replace(changed[1], text=changed[1].text + " Aspirin was added to this document.")
+    changed.pop(2)  # removed
+    changed.append(Document("new", "A new document", "Metformin is a new first-line therapy. It works."))
+    stats = build_index(changed, tmp_path / "inc", embedder, **COMMON)  # type: ignore[arg-type]
+    assert (stats.changed, stats.removed, stats.added) == (1, 1, 1)
+    full = build_index(changed, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
+    assert full.chunks == stats.chunks
+    assert_same_index(tmp_path / "inc", tmp_path / "full")
+
+
+def test_unchanged_documents_are_not_chunked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = synthetic(40)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    calls: list[str] = []
+    real = build_mod.chunk_document
+
+    def counting(doc: Document, **kw: object):  # type: ignore[no-untyped-def]
+        calls.append(doc.id)
+        return real(doc, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_mod, "chunk_document", counting)
+    docs[5] = replace(docs[5], text=docs[5].text + " Fever.")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    assert calls == ["d5"]
+    # A change to the chunking or tokenising code (another reuse key) chunks everything again.
+    monkeypatch.setattr(build_mod, "reuse_key", lambda: "other code")
+    docs[6] = replace(docs[6], text=docs[6].text + " Fever.")
+    calls.clear()
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    assert len(calls) == len(docs)
+
+
+def test_force_and_other_chunking_do_not_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = synthetic(20)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    calls: list[str] = []
+    real = build_mod.chunk_document
+    monkeypatch.setattr(build_mod, "chunk_document", lambda doc, **kw: calls.append(doc.id) or real(doc, **kw))
+    build_index(docs, tmp_path / "idx", embedder, force=True, **COMMON)  # type: ignore[arg-type]
+    assert len(calls) == 20
+    calls.clear()
+    build_index(docs, tmp_path / "idx", embedder, **{**COMMON, "chunk_size": 500})  # type: ignore[arg-type]
+    assert len(calls) == 20
+
+
+def test_damaged_previous_store_is_rebuilt(tmp_path: Path) -> None:
+    docs = synthetic(20)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    reuse = previous_chunks(build)
+    assert len(reuse.chunks) == 20 and reuse.tokens
+    db = sqlite3.connect(build / "chunks.sqlite")
+    db.execute("DROP TABLE tokens")
+    db.execute("UPDATE chunks SET sentences = 'not json' WHERE row = 0")
+    db.commit()
+    db.close()
+    assert previous_chunks(build).chunks == {}
+    docs[0] = replace(docs[0], text=docs[0].text + " Fever.")
+    stats = build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    assert stats.changed == 1
+    full = build_index(docs, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
+    assert full.chunks == stats.chunks
+    assert_same_index(tmp_path / "idx", tmp_path / "full")
+
+
+def test_manifest_records_reuse_key(tmp_path: Path) -> None:
+    build_index(synthetic(5), tmp_path / "idx", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["reuse_key"] == build_mod.reuse_key()
