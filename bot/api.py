@@ -101,8 +101,14 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    from .security import HEADERS, csp_for
+
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "Internal error; it has been logged. Please try again."}, status_code=500)
+    # Starlette sends this from its outermost layer, past the security middleware: add its headers here.
+    headers = {"content-security-policy": csp_for(request.url.path), **{k.decode(): v.decode() for k, v in HEADERS}}
+    return JSONResponse(
+        {"detail": "Internal error; it has been logged. Please try again."}, status_code=500, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.cli import do_index
@@ -17,6 +25,8 @@ from bot.config import Settings
 from bot.engine import EngineHolder
 from bot.ratelimit import AbuseLimits, RateLimiter, client_key
 from tests.conftest import SEED_QUESTION
+from tests.slack_fake import FakeSlack
+from tests.slack_http import SlackSender, serve, signed_headers
 
 JSON = {"content-type": "application/json"}
 
@@ -279,3 +289,255 @@ def test_settings_document_the_limits(tmp_path: Path, monkeypatch: pytest.Monkey
     s = Settings()
     assert (s.rate_limit_per_minute, s.rate_limit_burst, s.request_timeout_s) == (12, 4, 2.5)
     assert s.rate_limit_paths == "/api/ask, /ask"
+
+
+# --- path traversal -------------------------------------------------------------------------------------------
+
+SECRET = "f00dfacecafe1234567890abcdef5ec7"  # a Slack signing secret, for these tests only
+TOKEN = "xoxb-111-222-securitytestnotreal"
+
+TRAVERSALS = [
+    "/source/../../../../etc/passwd",
+    "/source/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/source/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/source/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/source/%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+    "/source/..%5c..%5c..%5c..%5cetc%5cpasswd",
+    "/source/....//....//....//etc/passwd",
+    "/source//etc/passwd",
+    "/source/%2fetc%2fpasswd",
+    "/source/..%c0%af..%c0%af..%c0%afetc%c0%afpasswd",
+    "/source/aspirin%00/../../../../etc/passwd",
+    "/source/file:%2f%2f%2fetc%2fpasswd",
+    "/source/aspirin?start=0&end=99999999",
+    "/source/aspirin?start=../../etc/passwd&end=1",
+    "/static/../../../../etc/passwd",
+    "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/static/%2e%2e/%2e%2e/pyproject.toml",
+    "/static/..%2f..%2fbot%2fconfig.py",
+    "/static/..%2ftemplates%2fbase.html",
+    "/static//etc/passwd",
+    "/static/%2e%2e%5c%2e%2e%5cpyproject.toml",
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/?q=../../../../etc/passwd",
+    "/api/feedback/export?path=../../etc/passwd",
+]
+LEAKS = [b"root:x:0:0", b"[build-system]", b"class Settings(BaseSettings)", b"{% block", b"{{ ", b"import "]
+
+
+def raw_get(base_url: str, target: str) -> tuple[int, bytes]:
+    """A GET with the request target sent byte for byte (HTTP clients normalise `..` away; attackers do not)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.fixture(scope="module")
+def live(hash_index: Settings) -> Iterator[str]:
+    settings = hash_index.model_copy(
+        update={"slack_signing_secret": SecretStr(SECRET), "slack_bot_token": SecretStr(TOKEN)}
+    )
+    with serve(create_app(settings)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("target", TRAVERSALS)
+def test_no_path_traversal(live: str, target: str) -> None:
+    status, body = raw_get(live, target)
+    assert status in (200, 400, 401, 403, 404, 405, 422), (status, body[:300])
+    for leak in LEAKS:
+        assert leak not in body, (target, leak)
+    if status == 200:
+        assert not target.startswith("/static")  # nothing outside web/static is ever served from there
+
+
+def test_source_serves_only_indexed_documents(live: str) -> None:
+    assert raw_get(live, "/source/aspirin")[0] == 200
+    assert raw_get(live, "/static/chat.css")[0] == 200
+    assert raw_get(live, "/source/etc/passwd")[0] == 404
+
+
+# --- security headers on every page ----------------------------------------------------------------------------
+
+PAGES: list[tuple[str, str, dict[str, Any], int]] = [
+    ("GET", "/", {}, 200),
+    ("GET", "/?q=How+is+calcinosis+cutis+treated%3F", {}, 200),
+    ("POST", "/", {"data": {"question": "aspirin in children"}}, 200),
+    ("POST", "/", {"data": {"question": " "}}, 422),
+    ("GET", "/source/aspirin?start=0&end=10", {}, 200),
+    ("GET", "/source/no-such-document", {}, 404),
+    ("GET", "/no/such/page", {}, 404),
+    ("GET", "/static/chat.js", {}, 200),
+    ("GET", "/static/chat.css", {}, 200),
+    ("GET", "/static/missing.js", {}, 404),
+    ("GET", "/healthz", {}, 200),
+    ("GET", "/metrics", {}, 200),
+    ("GET", "/openapi.json", {}, 200),
+    ("POST", "/api/ask", {"json": {"question": "aspirin in children"}}, 200),
+    ("POST", "/api/ask", {"json": {"question": ""}}, 422),
+    ("POST", "/api/ask", {"content": b"{", "headers": JSON}, 400),
+    ("POST", "/api/ask", {"content": b"question=x"}, 415),
+    ("POST", "/api/ask", {"json": {"question": "x" * 70_000}}, 413),
+    ("GET", "/api/ask", {}, 405),
+    ("POST", "/slack/events", {"json": {"type": "url_verification"}}, 401),
+    ("POST", "/slack/commands", {"content": b"x" * 70_000}, 413),
+]
+
+
+def check_headers(headers: Any, path: str) -> None:
+    csp = headers.get("content-security-policy", "")
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    assert directives.get("frame-ancestors") == ["'none'"] and headers.get("x-frame-options") == "DENY", path
+    assert headers.get("x-content-type-options") == "nosniff", path
+    assert headers.get("referrer-policy") in {"no-referrer", "same-origin", "strict-origin-when-cross-origin"}
+    if path.rstrip("/") not in {"/docs", "/redoc"}:  # FastAPI's API explorer needs its inline bootstrap script
+        scripts = directives.get("script-src", directives.get("default-src"))
+        assert scripts is not None and set(scripts) <= {"'self'", "'none'"}, (path, csp)
+    for cookie in headers.get_list("set-cookie"):
+        assert "httponly" in cookie.lower() and "samesite" in cookie.lower(), cookie
+
+
+@pytest.fixture(scope="module")
+def web(hash_index: Settings) -> Iterator[TestClient]:
+    settings = hash_index.model_copy(
+        update={"slack_signing_secret": SecretStr(SECRET), "slack_bot_token": SecretStr(TOKEN),
+                "rate_limit_per_minute": 0}
+    )  # fmt: skip
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status"), PAGES, ids=[f"{p[0]} {p[1]} {p[3]}" for p in PAGES])
+def test_security_headers_on_every_page(
+    web: TestClient, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    r = web.request(method, path, **kwargs)
+    assert r.status_code == status, r.text[:300]
+    check_headers(r.headers, path)
+
+
+def test_security_headers_on_429_503_504_and_500(hash_index: Settings, built: Settings) -> None:
+    limited = hash_index.model_copy(update={"rate_limit_per_minute": 1, "rate_limit_burst": 1})
+    with TestClient(create_app(limited)) as c:
+        c.post("/api/ask", json={"question": "aspirin"})
+        r = c.post("/api/ask", json={"question": "aspirin"})
+        assert r.status_code == 429
+        check_headers(r.headers, "/api/ask")
+    missing = hash_index.model_copy(update={"index": hash_index.index / "nothing-here"})
+    with TestClient(create_app(missing)) as c:
+        for r in (c.get("/healthz"), c.post("/api/ask", json={"question": "aspirin"})):
+            assert r.status_code == 503
+            check_headers(r.headers, "/")
+    holder = EngineHolder(hash_index)
+    engine = holder.load()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    engine.ask = broken  # type: ignore[method-assign]
+    with TestClient(create_app(hash_index, holder=holder), raise_server_exceptions=False) as c:
+        r = c.post("/api/ask", json={"question": "aspirin"})
+        assert r.status_code == 500
+        check_headers(r.headers, "/api/ask")
+    slow = hash_index.model_copy(update={"request_timeout_s": 0.2})
+    holder = EngineHolder(slow)
+    engine = holder.load()
+    engine.ask = lambda *a, **k: time.sleep(1)  # type: ignore[method-assign, assignment, return-value]
+    with TestClient(create_app(slow, holder=holder)) as c:
+        r = c.post("/api/ask", json={"question": "aspirin"})
+        assert r.status_code == 504
+        check_headers(r.headers, "/api/ask")
+
+
+# --- Slack: replays and body limits --------------------------------------------------------------------------
+
+
+def test_slack_replayed_request_is_rejected(live: str) -> None:
+    sender = SlackSender(live, SECRET)
+    body = json.dumps({"type": "url_verification", "challenge": "replay-me", "token": "t"}).encode()
+    assert sender.post("/slack/events", body).json() == {"challenge": "replay-me"}  # fresh: accepted
+    captured = signed_headers(body, SECRET, timestamp=int(time.time()) - 6 * 60)  # as captured 6 minutes ago
+    r = sender.post("/slack/events", body, signed=False, headers=captured)
+    assert r.status_code == 401 and "detail" in r.json()
+    # The captured signature with a fresh timestamp does not verify either: the timestamp is signed too.
+    fresh = {**captured, "X-Slack-Request-Timestamp": str(int(time.time()))}
+    assert sender.post("/slack/events", body, signed=False, headers=fresh).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/slack/events", "/slack/commands", "/slack/interactions"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_slack_body_limit(live: str, path: str, declared: bool) -> None:
+    body = b"text=" + b"x" * 70_000
+    sender = SlackSender(live, SECRET)
+    if declared:
+        r = sender.post(path, body)
+    else:  # chunked, no Content-Length
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **signed_headers(body, SECRET)}
+        r = sender.http.post(path, content=iter([body[:30_000], body[30_000:]]), headers=headers)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+# --- secrets never leave the server ----------------------------------------------------------------------------
+
+
+def test_secrets_never_in_logs_pages_or_healthz(hash_index: Settings, tmp_path: Path) -> None:
+    """A real `bot --debug serve` (every logger at DEBUG) with Slack configured: exercise the pages, errors and
+    Slack routes, including a reply through the bot token; the secrets appear in no response and no log line."""
+    with FakeSlack() as fake, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+        env.update({"HF_HUB_OFFLINE": "1", "BOT_MODEL": "hash:128", "BOT_MIN_SCORE": "0.05",
+                    "BOT_SLACK_SIGNING_SECRET": SECRET, "BOT_SLACK_BOT_TOKEN": TOKEN,
+                    "BOT_SLACK_API_URL": fake.url + "/api/", "BOT_DATA_DIR": str(tmp_path / "data"),
+                    "BOT_CACHE_DIR": "off", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+        cmd = [sys.executable, "-m", "bot.cli", "--debug", "serve", "--index", str(hash_index.index), "--no-build",
+               "--port", str(port)]  # fmt: skip
+        server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        seen: list[bytes] = []
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            http = httpx.Client(base_url=url, timeout=30)
+            responses = [
+                http.get("/healthz"), http.get("/metrics"), http.get("/openapi.json"), http.get("/docs"),
+                http.get("/nope"), http.get("/source/../../etc/passwd"), http.post("/api/ask", json={}),
+                http.post("/api/ask", json={"question": SEED_QUESTION}), http.get("/?q=aspirin"),
+            ]  # fmt: skip
+            sender = SlackSender(url, SECRET)
+            channel = "CSECRETS01"
+            ev = {"type": "app_mention", "user": "U0ASKER01", "text": f"<@UBOT00001> {SEED_QUESTION}",
+                  "ts": "1700000000.000100", "channel": channel, "event_ts": "1700000000.000100"}  # fmt: skip
+            mention = {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": "EvSECRET1",
+                       "event_time": int(time.time()), "authorizations": [{"user_id": "UBOT00001", "is_bot": True}],
+                       "event": ev}  # fmt: skip
+            responses += [sender.event(mention), sender.event(mention, secret="wrong-secret"),
+                          sender.post("/slack/commands", b"x" * 70_000)]  # fmt: skip
+            posted = fake.wait_for(lambda c: c.body.get("channel") == channel, timeout=60)
+            assert TOKEN in posted[0].headers.get("authorization", "")  # the token was used, only towards Slack
+            seen += [r.content + str(r.headers).encode() for r in responses]
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                out, _ = server.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                out, _ = server.communicate()
+    assert b"DEBUG" in out and b"/slack/events" in out  # it really logged at debug level, Slack traffic included
+    for secret in (SECRET, TOKEN, TOKEN.split("-", 1)[1]):
+        assert secret.encode() not in out, secret
+        for text in seen:
+            assert secret.encode() not in text
