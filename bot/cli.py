@@ -39,7 +39,20 @@ ModelOpt = Annotated[
 
 
 def settings_from(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from flags over `BOT_*` variables; a bad value is one clear line (its value is not echoed)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        if STATE["debug"]:
+            raise
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])} (BOT_{'_'.join(str(p) for p in e['loc']).upper()}): {e['msg']}"
+            for e in exc.errors()
+        )
+        fail(f"invalid setting {problems}")
+        raise  # unreachable: fail() exits
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -56,6 +69,10 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
     try:
         return fn(*args, **kwargs)
+    except KeyboardInterrupt:
+        if STATE["debug"]:
+            raise
+        fail("interrupted; an index being built was not swapped in, the previous one is unchanged", code=130)
     except (IndexError_, ModelError, BuildError, QuestionError, FileNotFoundError, PermissionError, OSError) as exc:
         if STATE["debug"]:
             raise

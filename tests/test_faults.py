@@ -381,3 +381,41 @@ def test_bad_corpus_files_are_reported_and_skipped(tmp_path: Path) -> None:
     assert {"gout-1", "gout-1~2", "aspirin"} <= ids and {"empty", "image", "huge"}.isdisjoint(ids)
     assert sum(1 for i in ids if i.startswith("aspirin")) == 2  # the duplicate was kept under a new id
     index.close()
+
+
+# --- bad settings and Ctrl-C ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "words"),
+    [
+        ({"BOT_CHUNK_SIZE": "abc"}, ["index"], ("chunk_size (BOT_CHUNK_SIZE)", "valid integer")),
+        ({}, ["index", "--chunk-size", "5"], ("chunk_size", "greater than or equal to 100")),
+        ({"BOT_RATE_LIMIT_PER_MINUTE": "-1"}, ["serve", "--no-build"], ("BOT_RATE_LIMIT_PER_MINUTE",)),
+        ({"BOT_REQUEST_TIMEOUT_S": "soon"}, ["ask", "x"], ("BOT_REQUEST_TIMEOUT_S",)),
+    ],
+)
+def test_bad_settings_are_one_clear_error(tmp_path: Path, env: dict[str, str], args: list[str],
+                                          words: tuple[str, ...]) -> None:  # fmt: skip
+    result = run_bot(*args, "--index", str(tmp_path / "index"), env=bot_env(tmp_path, **env), timeout=60)
+    assert_one_clear_error(result, "invalid setting", *words)
+
+
+def test_ctrl_c_during_index_is_clean(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, model=MODEL)
+    _kill_corpus(settings.corpus)
+    do_index(settings, progress=False)
+    before = resolve_build(settings.index)
+    (settings.corpus / "new.md").write_text("# New\n\nA new document about gout and allopurinol.\n")
+    args = ["index", "--corpus", str(settings.corpus), "--index", str(settings.index), "--no-progress"]
+    proc = subprocess.Popen([*BOT, *args], env=bot_env(tmp_path), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and not any((settings.index / "builds").glob(".tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the build finished before the interrupt arrived")
+    assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+    assert resolve_build(settings.index) == before and leftovers(settings.index) == []
+    assert answers(settings)
