@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -287,3 +288,43 @@ def test_load_script_reads_shared_questions() -> None:
         pytest.skip("shared data not present")
     questions = load_questions(shared, limit=50)
     assert len(questions) == 50 and all(q.strip() for q in questions)
+
+
+def test_a_damaged_new_build_is_not_swapped_in(tmp_path: Path) -> None:
+    """If `current` moves to a build that does not load, the server keeps answering from the one it has, says
+    why in /healthz, and moves on to the next good build."""
+    from fastapi.testclient import TestClient
+
+    settings = make_settings(tmp_path, model="hash:64", min_score=0.05, rate_limit_per_minute=0)
+    make_corpus(settings.corpus)
+    do_index(settings, progress=False)
+    old = resolve_build(settings.index)
+    assert old is not None
+
+    def wait_for(check: Any) -> dict[str, Any]:
+        for _ in range(150):
+            body = client.get("/healthz").json()
+            if check(body):
+                return body  # type: ignore[no-any-return]
+            time.sleep(0.1)
+        raise AssertionError(body)
+
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").json()["build"] == old.name
+        bad = old.parent / "29990101T000000-damaged"
+        shutil.copytree(old, bad)
+        (bad / "vectors.faiss").write_bytes((bad / "vectors.faiss").read_bytes()[:100])
+        link = settings.index / ".current-test"
+        link.symlink_to(os.path.relpath(bad, settings.index))
+        os.replace(link, settings.index / "current")  # as `bot index` swaps
+
+        body = wait_for(lambda b: b["error"])
+        assert body["ready"] and body["build"] == old.name and "corrupt" in body["error"]
+        r = client.post("/api/ask", json={"question": "Reye syndrome in children taking aspirin"})
+        assert r.status_code == 200 and r.json()["answered"]
+
+        do_index(settings, progress=False, force=True)
+        new = resolve_build(settings.index)
+        assert new is not None and new not in (old, bad)
+        body = wait_for(lambda b: b["build"] == new.name)
+        assert body["error"] is None
