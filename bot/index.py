@@ -322,6 +322,9 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
 VECTOR_INDEX_TYPES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat"}
+# A kind filter leaving at most this many rows of an HNSW index is searched exactly: their vectors
+# (15 MB at 384 dimensions) stay in cache, and the graph would need a very wide beam to find them.
+FILTER_EXACT_ROWS = 10_000
 
 
 def choose_vector_index(n: int, kind: str = "auto", *, threshold: int = HNSW_THRESHOLD) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embedding import Embedder
-from .index import HNSW_THRESHOLD, Index
+from .index import FILTER_EXACT_ROWS, Index
 
 METHODS = ("bm25", "dense", "hybrid", "final")
 
@@ -36,7 +36,7 @@ class Searcher:
         self.embedder = embedder
         self.k = candidates
         self._flat = index.vectors
-        self.exact_rows = int(index.manifest.get("hnsw_threshold", HNSW_THRESHOLD))
+        self.exact_rows = FILTER_EXACT_ROWS
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.encode([question])[0]
@@ -46,7 +46,7 @@ class Searcher:
 
         Flat indexes search exactly. HNSW searches approximately with a beam widened in proportion to
         what a kind filter leaves out; when the filter leaves few enough rows for exact search to be
-        cheap (up to the flat threshold), those rows are searched exactly instead."""
+        cheap (FILTER_EXACT_ROWS), those rows are searched exactly instead."""
         import faiss
 
         n = self.index.size

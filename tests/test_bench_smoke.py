@@ -104,5 +104,6 @@ def test_scale_smoke(build_run: tuple[dict[str, Any], Path], tmp_path: Path) -> 
     hnsw = result["hnsw"]
     assert hnsw["type"] == "IndexHNSWFlat" and result["real_base_vectors"] > 0
     assert {r["efSearch"] for r in hnsw["search"]} == {16, 96}
-    assert all(0 <= r["recall@10"] <= 1 for r in hnsw["search"])
+    assert all(0 <= r.get("recall@10", r.get("recall@100", -1)) <= 1 for r in hnsw["search"])
+    assert any("recall@100" in r for r in hnsw["search"])
     assert result["flat_exact_p50_ms"] > 0
