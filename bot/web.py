@@ -201,7 +201,12 @@ def _store(request: Request, body: FeedbackRequest) -> int:
     "/api/feedback",
     status_code=201,
     response_model=FeedbackStored,
-    responses={422: {"description": "Not a valid vote"}, 413: {"description": "Request body too large"}},
+    responses={
+        422: {"description": "Not a valid vote"},
+        413: {"description": "Request body too large"},
+        400: {"description": "The body is not parseable JSON"},
+        415: {"description": "The body is not JSON"},
+    },
     tags=["feedback"],
     summary="Store a 👍/👎 on an answer",
 )
