@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .documents import Answer, AnswerSection, Bullet, Reference, kind_heading, kind_order
+from .documents import Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
 from .index import Index
 from .lexical import tokenize
 from .search import Candidates, Searcher
@@ -20,6 +20,11 @@ DECLINE_MESSAGE = (
     "the indexed documents cover."
 )
 MIN_QUOTE_CHARS = 25
+# Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`,
+# or, above FULL_MATCH_MIN_COSINE, when one of the top chunks (with its title) holds every word of the
+# question (FULL_MATCH_COVERAGE of their idf weight; a word the index has never seen weighs most).
+FULL_MATCH_MIN_COSINE = 0.30
+FULL_MATCH_COVERAGE = 0.99
 MAX_QUOTES_PER_CHUNK = 3
 DUPLICATE_JACCARD = 0.7
 WORD_RE = re.compile(r"\w+")
@@ -30,7 +35,7 @@ class AnswerPolicy:
     top_k: int = 8
     max_bullets: int = 10
     max_bullets_per_section: int = 4
-    min_score: float = 0.30
+    min_score: float = 0.56
     method: str = "final"
 
 
@@ -69,11 +74,15 @@ def build_answer(
     index: Index = searcher.index
     cands = cands if cands is not None else searcher.candidates(question, kinds=kinds)
     rows, scores = searcher.rank(cands, policy.method)
-    if len(rows) == 0 or answer_confidence(cands) < policy.min_score:
+    confidence = answer_confidence(cands)
+    floor = min(policy.min_score, FULL_MATCH_MIN_COSINE)
+    if len(rows) == 0 or confidence < floor:
         return decline(question)
 
     rows, scores = rows[: policy.top_k], scores[: policy.top_k]
     chunks = index.chunks(rows.tolist())
+    if confidence < policy.min_score and word_coverage(question, list(chunks.values()), index) < FULL_MATCH_COVERAGE:
+        return decline(question)
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
     terms = {t: max(index.lexical.idf(t), 0.1) for t in dict.fromkeys(tokenize(question))}
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
@@ -82,7 +91,7 @@ def build_answer(
     seen_spans: set[tuple[str, int]] = set()
     for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
         chunk = chunks.get(row)
-        if chunk is None or dense_of.get(row, 0.0) < policy.min_score * 0.8:
+        if chunk is None or dense_of.get(row, 0.0) < floor * 0.8:
             continue
         local: list[_Candidate] = []
         for span in chunk.sentences:
@@ -151,3 +160,19 @@ def answer_confidence(cands: Candidates) -> float:
     The best cosine similarity between the question and any candidate chunk.
     """
     return best_dense(cands)
+
+
+def word_coverage(question: str, chunks: list[Chunk], index: Index) -> float:
+    """The largest share of the question's words (weighted by idf) that one chunk and its title hold."""
+    lexical = index.lexical
+    rarest = float(np.log(1 + (lexical.size + 0.5) / 0.5))
+    weights = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(tokenize(question))}
+    total = sum(weights.values())
+    if total <= 0 or not chunks:
+        return 0.0
+    titles = index.titles(list({c.doc_id for c in chunks}))
+    best = 0.0
+    for chunk in chunks:
+        words = set(tokenize(chunk.text)) | set(tokenize(titles.get(chunk.doc_id, ("",))[0]))
+        best = max(best, sum(w for t, w in weights.items() if t in words) / total)
+    return best

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Abstention thresholds are on a model's cosine scale. Calibrated (docs/EVALUATION.md) for the bundled model;
+# any other model starts from the permissive UNCALIBRATED_MIN_SCORE until `bot eval --answers` calibrates it.
+CALIBRATED_MIN_SCORE = {"all-minilm-l6-v2": 0.56, "sentence-transformers/all-minilm-l6-v2": 0.56}
+UNCALIBRATED_MIN_SCORE = 0.30
 
 
 class Settings(BaseSettings):
@@ -46,7 +50,10 @@ class Settings(BaseSettings):
     max_bullets: int = Field(10, ge=1, description="Maximum quotes in one answer.")
     max_bullets_per_section: int = Field(4, ge=1, description="Maximum quotes under one heading.")
     min_score: float = Field(
-        0.30, description="Abstention threshold on the best chunk's cosine similarity to the question."
+        0.56,
+        description="Abstention threshold on the best chunk's cosine similarity to the question (below it, "
+        "the bot answers only if a top chunk holds every word of the question). Default: 0.56 for the bundled "
+        "model (calibrated in docs/EVALUATION.md), 0.30 for other models.",
     )
 
     max_question_chars: int = Field(1000, ge=1, description="Longest question accepted.")
@@ -87,3 +94,9 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "0", "false"}:
             return None
         return value
+
+    @model_validator(mode="after")
+    def _min_score_for_model(self) -> Settings:
+        if "min_score" not in self.model_fields_set and self.model.lower() not in CALIBRATED_MIN_SCORE:
+            self.min_score = UNCALIBRATED_MIN_SCORE
+        return self

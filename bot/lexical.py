@@ -71,12 +71,18 @@ class Lexical:
     def query_ids(self, text: str) -> list[int]:
         return [self.vocab[t] for t in dict.fromkeys(tokenize(text)) if t in self.vocab]
 
-    def search(self, text: str, k: int, *, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top `k` (rows, scores) for a query; rows with score 0 are dropped."""
+    def scores(self, text: str) -> np.ndarray | None:
+        """The BM25 score of every row for a query (None when no query word is in the vocabulary)."""
         ids = self.query_ids(text)
         if not ids or self.size == 0:
+            return None
+        return np.asarray(self.retriever.get_scores(ids), dtype=np.float32)
+
+    def search(self, text: str, k: int, *, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `k` (rows, scores) for a query; rows with score 0 are dropped."""
+        scores = self.scores(text)
+        if scores is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = self.retriever.get_scores(ids)
         if mask is not None:
             scores = scores * mask
         k = min(k, self.size)

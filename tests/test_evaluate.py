@@ -25,6 +25,7 @@ from bot.evaluate import (
     run_eval,
     score_runs,
 )
+from bot.search import SHORT_CHUNK_CHARS, SHORT_CHUNK_PENALTY, short_chunk_penalty
 from tests.conftest import make_settings
 
 DOCS = [
@@ -48,7 +49,7 @@ DOCS = [
 QUERIES = {
     "q1": "Does low-dose colchicine relieve an acute gout flare?",
     "q2": "Do inhaled steroids prevent asthma exacerbations?",
-    "q3": "Which foods interact with warfarin?",
+    "q3": "Should patients on warfarin keep their vitamin K intake steady?",
     "q4": "What is the tallest mountain on Mars?",  # judged, but nothing in the corpus answers it
     "q5": "A query nobody judged",
 }
@@ -278,3 +279,68 @@ def test_eval_command_errors_are_one_line(
     out = bot(*argv, *[e.format(tmp=tmp_path) for e in extra], env={"BOT_CACHE_DIR": str(tmp_path / "c"),
                                                                      "BOT_MODEL": "hash:64"})  # fmt: skip
     assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr
+
+
+# ------------------------------------------------------------------------------------------ tuned parts
+
+
+@pytest.mark.parametrize(
+    ("length", "penalty"),
+    [(0, SHORT_CHUNK_PENALTY), (SHORT_CHUNK_CHARS // 2, SHORT_CHUNK_PENALTY / 2), (SHORT_CHUNK_CHARS, 0.0),
+     (5 * SHORT_CHUNK_CHARS, 0.0)],
+)  # fmt: skip
+def test_short_chunks_lose_a_little(length: int, penalty: float) -> None:
+    class FakeDb:
+        def execute(self, _sql: str) -> list[tuple[int]]:
+            return [(length,)]
+
+    class FakeIndex:
+        db = FakeDb()
+
+    assert short_chunk_penalty(FakeIndex())[0] == pytest.approx(penalty)  # type: ignore[arg-type]
+
+
+def test_final_ranking_uses_the_whole_documents_words(tmp_path: Path) -> None:
+    """Words spread over two chunks of one document still count together for that document."""
+    from bot.cli import do_index
+    from bot.engine import Engine
+
+    filler = " ".join(f"Sentence {i} says nothing in particular about anything at all here." for i in range(14))
+    docs = [
+        ("split", "Split document", f"Colchicine is an old drug. {filler} Gout flares respond to it."),
+        ("half", "Half document", "Colchicine is an old drug used for many things in many places."),
+    ]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in docs))
+    settings = make_settings(tmp_path, corpus=corpus, model="hash:64")
+    do_index(settings, progress=False)
+    engine = Engine.load(settings)
+    cands = engine.searcher.candidates("colchicine gout")
+    assert cands.bm25_doc is not None
+    docs_of = [engine.index.doc_ids[d] for d in engine.index.doc_of_row[cands.rows]]
+    split_rows = [i for i, d in enumerate(docs_of) if d == "split"]
+    assert len(split_rows) >= 2  # the document really is in two chunks
+    assert len({float(cands.bm25_doc[i]) for i in split_rows}) == 1  # one document score for all its chunks
+    half = docs_of.index("half")
+    assert cands.bm25_doc[split_rows[0]] > cands.bm25_doc[half]  # both words beat one word
+    engine.index.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("Reye syndrome", True),  # two words, low cosine, but a chunk holds both: answered
+        ("What is the usual starting dose of metformin in type 2 diabetes?", False),
+        ("Reye syndrome in Martian colonists", False),  # low cosine and 'martian' is nowhere
+    ],
+)
+def test_low_similarity_questions_need_every_word(engine, question: str, answered: bool) -> None:  # type: ignore[no-untyped-def]
+    from bot.answer import FULL_MATCH_MIN_COSINE, answer_confidence
+
+    confidence = answer_confidence(engine.searcher.candidates(question))
+    assert confidence < engine.policy.min_score  # these are all below the plain threshold
+    answer = engine.ask(question)
+    assert answer.answered is answered
+    if answered:
+        assert confidence >= FULL_MATCH_MIN_COSINE
+        assert any("Reye" in b.quote for b in answer.quotes())
