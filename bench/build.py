@@ -21,7 +21,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import BOT, PYTHON, SHARED, machine, read_beir, report, run_child, write_jsonl
+from common import (
+    BOT,
+    PYTHON,
+    SHARED,
+    absolute,
+    machine,
+    read_beir,
+    report,
+    run_child,
+    save_partial,
+    write_jsonl,
+)
 
 NAIVE = r"""
 import json, os, sys, time
@@ -98,6 +109,39 @@ def naive(corpus: Path, *, model: str) -> dict[str, Any]:
     }
 
 
+def interleaved(corpus: Path, cache: Path, *, model: str, docs: int, slice_docs: int = 100) -> dict[str, Any]:
+    """Both pipelines in this process, alternating slices of the same documents, so both see the same load."""
+    import time
+
+    from sentence_transformers import SentenceTransformer
+
+    from bot.chunking import chunk_document, embed_text
+    from bot.embedding import load_embedder, resolve_model
+    from bot.ingest import load_corpus
+
+    documents = load_corpus(corpus).documents[:docs]
+    naive_model = SentenceTransformer(resolve_model(model), device="cpu")
+    ours = load_embedder(model, backend="onnx", cache_dir=cache)
+    tok = naive_model.tokenizer
+    totals = {"naive": [0, 0.0], "ours": [0, 0.0]}  # useful tokens, seconds
+    for i in range(0, len(documents), slice_docs):
+        part = documents[i : i + slice_docs]
+        plain = [f"{d.title} {d.text}" for d in part]
+        chunked = list(dict.fromkeys(embed_text(d, c) for d in part for c in chunk_document(d)))
+        t0 = time.perf_counter()
+        naive_model.encode(plain)
+        totals["naive"][1] += time.perf_counter() - t0
+        totals["naive"][0] += sum(len(x) for x in tok(plain, truncation=True, max_length=256)["input_ids"])
+        t0 = time.perf_counter()
+        ours.encode(chunked)
+        totals["ours"][1] += time.perf_counter() - t0
+        totals["ours"][0] += ours.last.tokens  # type: ignore[attr-defined]
+    rate = {k: v[0] / v[1] for k, v in totals.items()}
+    return {"documents": len(documents), "slice_documents": slice_docs,
+            "naive_useful_tokens_per_s": round(rate["naive"], 1), "ours_useful_tokens_per_s": round(rate["ours"], 1),
+            "speedup": round(rate["ours"] / rate["naive"], 3)}  # fmt: skip
+
+
 def bot_eval(corpus: Path, queries: Path, qrels: Path, cache: Path, *, model: str, backend: str) -> dict[str, Any]:
     env = {"BOT_CACHE_DIR": str(cache), "BOT_BACKEND": backend, "HF_HUB_OFFLINE": "1"}
     child = run_child([*BOT, "-q", "eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
@@ -116,9 +160,16 @@ def main() -> None:
     ap.add_argument("--torch-index", action="store_true", help="also run `bot index` with the torch backend")
     ap.add_argument("--eval", nargs=2, type=Path, metavar=("QUERIES", "QRELS"), help="run `bot eval` afterwards")
     ap.add_argument("--eval-torch", action="store_true", help="with --eval: also evaluate torch-embedded vectors")
+    ap.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="DOCS",
+        help="also compare both in this process on the first DOCS documents, alternating slices",
+    )
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
-    args = ap.parse_args()
+    args = absolute(ap.parse_args())
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-build-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -132,14 +183,19 @@ def main() -> None:
     if export.returncode != 0:
         raise SystemExit(f"ONNX export failed:\n{export.stderr[-3000:]}")
     result["onnx_export_once"] = {**export.json(), "wall_s": round(export.seconds, 2)}
-    rows = [bot_index(corpus, work, cache, model=args.model, backend="onnx", tag="onnx")]
+    rows = result["pipelines"] = [bot_index(corpus, work, cache, model=args.model, backend="onnx", tag="onnx")]
+    save_partial(result, args.out)
     if args.torch_index:
         rows.append(bot_index(corpus, work, work / "cache-torch", model=args.model, backend="torch", tag="torch"))
+        save_partial(result, args.out)
     if not args.skip_naive:
         rows.append(naive(corpus, model=args.model))
+        save_partial(result, args.out)
         ours, base = rows[0], rows[-1]
         result["speedup_useful_tokens_per_s"] = round(ours["useful_tokens_per_s"] / base["useful_tokens_per_s"], 3)
-    result["pipelines"] = rows
+    if args.interleave:
+        result["interleaved"] = interleaved(corpus, cache, model=args.model, docs=args.interleave)
+        save_partial(result, args.out)
     if args.eval:
         evals = [bot_eval(corpus, *args.eval, cache, model=args.model, backend="onnx")]
         if args.eval_torch:

@@ -144,6 +144,23 @@ def read_beir(path: Path, *, limit: int | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+def absolute(args: Any) -> Any:
+    """Make every path option absolute: children run from the repository root, not from the caller's cwd."""
+    for key, value in vars(args).items():
+        if isinstance(value, Path):
+            setattr(args, key, value.resolve())
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Path) for v in value):
+            setattr(args, key, type(value)(v.resolve() for v in value))
+    return args
+
+
+def save_partial(result: dict[str, Any], out: Path | None) -> None:
+    """Write what a long benchmark has measured so far (a failure later does not lose it)."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**result, "partial": True}, indent=2) + "\n")
+
+
 def report(result: dict[str, Any], out: Path | None) -> None:
     text = json.dumps(result, indent=2)
     print(text)

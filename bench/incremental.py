@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from common import BOT, SHARED, machine, read_beir, report, run_child, write_jsonl
+from common import BOT, SHARED, absolute, machine, read_beir, report, run_child, write_jsonl
 
 ADDED = " This sentence was added by the incremental rebuild benchmark."
 
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--repeat", type=int, default=3, help="edit-and-rebuild rounds (a different document each)")
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+    args = absolute(ap.parse_args())
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-incremental-"))
     corpus = work / "corpus" / "corpus.jsonl"
@@ -54,7 +55,8 @@ def main() -> None:
     runs = [index_run(corpus, index, args.cache, "first build"), index_run(corpus, index, args.cache, "no change")]
     for k in range(args.repeat):
         i = len(rows) * (k + 1) // (args.repeat + 1)
-        rows[i] = {**rows[i], "text": rows[i]["text"] + ADDED}
+        nonce = f" (run {time.time_ns()})."  # new text every time: never in the vector cache
+        rows[i] = {**rows[i], "text": rows[i]["text"] + ADDED.rstrip(".") + nonce}
         write_jsonl(corpus, rows)
         runs.append(index_run(corpus, index, args.cache, f"one document changed ({rows[i]['_id']})"))
     result["runs"] = runs

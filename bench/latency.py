@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import BOT, ROOT, SHARED, machine, percentile, report, rss_mb
+from common import BOT, ROOT, SHARED, absolute, machine, percentile, report, rss_mb
 from scaleindex import MODEL, build_scale_index, default_corpora
 
 
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--vector-index", default="auto", choices=["auto", "flat", "hnsw"])
     ap.add_argument("--work", type=Path, default=None, help="keeps the index between runs")
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+    args = absolute(ap.parse_args())
 
     corpora = args.corpus or default_corpora(SHARED)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-latency-"))

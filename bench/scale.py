@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import SHARED, machine, percentile, report, rss_mb
+from common import SHARED, absolute, machine, percentile, report, rss_mb
 from scaleindex import DIM, MODEL
 
 
@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "bot")
     ap.add_argument("--flat", action="store_true", help="also time exact IndexFlatIP search")
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+    args = absolute(ap.parse_args())
 
     from bot.index import write_vectors
 

@@ -214,7 +214,8 @@ def build_index(
                 chunks.append(chunk)
                 texts.append(embed_text(doc, chunk))
         stats.chunks = len(chunks)
-        tokens = [reuse.tokens.get(c.hash) or tokenize(text) for c, text in zip(chunks, texts, strict=True)]
+        # BM25 tokens, space-separated (stems hold no spaces): one string per chunk, not millions of words
+        tokens = [reuse.tokens.get(c.hash) or " ".join(tokenize(t)) for c, t in zip(chunks, texts, strict=True)]
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
@@ -348,8 +349,9 @@ def _reusable(current: Path | None, chunking: dict[str, int]) -> Reusable:
     return previous_chunks(current)
 
 
-def build_lexical(tokens: list[list[str]]) -> Lexical:
-    """The BM25 index `Lexical.build(texts)` builds, from texts already tokenised with `tokenize`.
+def build_lexical(tokens: list[str]) -> Lexical:
+    """The BM25 index `Lexical.build(texts)` builds, from texts already tokenised with `tokenize`
+    (each text's tokens joined by spaces).
 
     bm25s's per-document scoring loop is replaced (through its documented `build_index_from_ids`
     hook) by a vectorised equivalent computing the same float32 scores in the same sparse layout;
@@ -358,7 +360,7 @@ def build_lexical(tokens: list[list[str]]) -> Lexical:
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(t, len(vocab)) for t in toks] for toks in tokens]
+    ids = [[vocab.setdefault(t, len(vocab)) for t in toks.split()] for toks in tokens]
     retriever = bm25s.BM25(k1=K1, b=B)
     if ids and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
         retriever.build_index_from_ids = functools.partial(_bm25_scores, retriever)

@@ -93,10 +93,10 @@ def write_chunk_store(
     chunks: list[Chunk],
     doc_hashes: dict[str, str],
     *,
-    tokens: list[list[str]] | None = None,
+    tokens: list[str] | None = None,
 ) -> None:
-    """Documents and chunks; with `tokens`, also each chunk text's BM25 tokens (by chunk hash) for the
-    next incremental build to reuse."""
+    """Documents and chunks; with `tokens`, also each chunk text's BM25 tokens (space-separated, by chunk
+    hash) for the next incremental build to reuse."""
     db = sqlite3.connect(path)
     try:
         db.executescript(
@@ -129,7 +129,7 @@ def write_chunk_store(
             db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, tokens TEXT NOT NULL)")
             db.executemany(
                 "INSERT OR IGNORE INTO tokens VALUES (?,?)",
-                ((c.hash, " ".join(t)) for c, t in zip(chunks, tokens, strict=True)),
+                ((c.hash, t) for c, t in zip(chunks, tokens, strict=True)),
             )
         db.commit()
     finally:
@@ -276,7 +276,7 @@ class Reusable:
     """What an incremental build can take from the current build instead of recomputing."""
 
     chunks: dict[str, tuple[str, list[Chunk]]]  # doc id -> (document hash, its chunks in order)
-    tokens: dict[str, list[str]]  # chunk hash -> BM25 tokens of its text
+    tokens: dict[str, str]  # chunk hash -> BM25 tokens of its text, space-separated
 
 
 def previous_chunks(build: Path | None) -> Reusable:
@@ -295,7 +295,7 @@ def previous_chunks(build: Path | None) -> Reusable:
                 entry = by_doc.setdefault(doc_id, (doc_hash[doc_id], []))
                 entry[1].append(Chunk(row, doc_id, start, end, text, kind, heading, spans, h))
             has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
-            tokens = {h: t.split() for h, t in db.execute("SELECT hash, tokens FROM tokens")} if has_tokens else {}
+            tokens = dict(db.execute("SELECT hash, tokens FROM tokens")) if has_tokens else {}
         finally:
             db.close()
     except (sqlite3.Error, KeyError, ValueError) as exc:  # a damaged old build only costs recomputing

@@ -50,8 +50,9 @@ def beir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def build_run(beir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     work = tmp_path_factory.mktemp("bench-build")
-    result = run("build.py", "--corpus", str(beir / "corpus.jsonl"), "--work", str(work), "--eval",
-                 str(beir / "queries.jsonl"), str(beir / "qrels" / "dev.tsv"), out=work / "result.json")  # fmt: skip
+    evaluation = ["--eval", str(beir / "queries.jsonl"), str(beir / "qrels" / "dev.tsv")]
+    result = run("build.py", "--corpus", str(beir / "corpus.jsonl"), "--work", str(work), "--interleave", "10",
+                 *evaluation, out=work / "result.json")  # fmt: skip
     return result, work / "cache-onnx"  # holds the ONNX export and the corpus vectors for the other smokes
 
 
@@ -64,6 +65,7 @@ def test_build_smoke(build_run: tuple[dict[str, Any], Path]) -> None:
     assert naive["texts_embedded"] == ours["documents"]
     assert result["speedup_useful_tokens_per_s"] > 0 and result["onnx_export_once"]["file"].endswith(".onnx")
     assert ours["peak_rss_mb"] > 0
+    assert result["interleaved"]["speedup"] > 0 and result["interleaved"]["documents"] > 0
     (evaluated,) = result["eval"]
     assert evaluated["backend"] == "onnx" and 0 <= evaluated["final"]["ndcg@10"] <= 1
 
@@ -107,3 +109,11 @@ def test_scale_smoke(build_run: tuple[dict[str, Any], Path], tmp_path: Path) -> 
     assert all(0 <= r.get("recall@10", r.get("recall@100", -1)) <= 1 for r in hnsw["search"])
     assert any("recall@100" in r for r in hnsw["search"])
     assert result["flat_exact_p50_ms"] > 0
+
+
+def test_embed_smoke(beir: Path, build_run: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    _, cache = build_run
+    result = run("embed.py", "--queries", "5", "--corpus", str(beir / "corpus.jsonl"), "--cache", str(cache),
+                 out=tmp_path / "result.json")  # fmt: skip
+    assert result["queries"] == 5 and result["cosine_min"] >= 0.9999
+    assert result["torch"]["p50_ms"] > 0 and result["onnx"]["p50_ms"] > 0
