@@ -80,6 +80,54 @@ def searcher_for(path: Path, n: int, kinds: np.ndarray) -> Any:
     return Searcher(index, HashingEmbedder(DIM))  # the embedder is never called: queries come as vectors
 
 
+def timed(fn: Any, queries: np.ndarray) -> tuple[list[float], list[np.ndarray]]:
+    ms, rows = [], []
+    for q in queries:
+        t = time.perf_counter()
+        r = fn(q)
+        ms.append((time.perf_counter() - t) * 1000)
+        rows.append(r)
+    return ms, rows
+
+
+def sweep(base: np.ndarray, xq: np.ndarray, sizes: list[int]) -> list[dict[str, Any]]:
+    """Where exact search stops being cheap: flat against HNSW by size, and, with a kind filter, exact
+    search over the allowed rows against the widened graph search (how FILTER_EXACT_ROWS was chosen)."""
+    return [sweep_size(base, xq, n) for n in sizes]
+
+
+def sweep_size(base: np.ndarray, xq: np.ndarray, n: int) -> dict[str, Any]:
+    import faiss
+
+    from bot.index import write_vectors
+
+    xb = generate(base, n, seed=1)
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        path = Path(tmp) / "vectors.faiss"
+        t0 = time.perf_counter()
+        write_vectors(path, xb, kind="hnsw")
+        row: dict[str, Any] = {"n": n, "hnsw_build_s": round(time.perf_counter() - t0, 1)}
+        searcher = searcher_for(path, n, (np.arange(n) % 100).astype(np.int16))
+        flat = faiss.downcast_index(searcher.index.vectors.storage)
+        flat_ms, truth = timed(lambda q: flat.search(q.reshape(1, -1), 10)[1][0], xq)
+        hnsw_ms, got = timed(lambda q: searcher.dense(q, 10)[0], xq)
+        hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(truth, got, strict=True))
+        row["flat_p50_ms"] = round(percentile(flat_ms, 50), 3)
+        row["hnsw_p50_ms"] = round(percentile(hnsw_ms, 50), 3)
+        row["hnsw_recall@10"] = round(hits / (10 * len(xq)), 4)
+        filtered = []
+        for share in (25, 5, 1):  # percent of rows a kind filter keeps
+            mask = searcher.index.kinds < share
+            res: dict[str, Any] = {"rows_kept": int(mask.sum())}
+            for how, exact_rows in (("exact", n), ("graph", 0)):
+                searcher.exact_rows, searcher.exact_factor = exact_rows, float(exact_rows)
+                ms, _ = timed(lambda q, m=mask: searcher.dense(q, 100, m)[0], xq)
+                res[f"{how}_p50_ms"] = round(percentile(ms, 50), 3)
+            filtered.append(res)
+        row["kind_filter_k100"] = filtered
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -88,8 +136,16 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=200_000, help="real vectors to generate from (at most)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "bot")
     ap.add_argument("--flat", action="store_true", help="also time exact IndexFlatIP search")
+    ap.add_argument("--sweep", default="", help="sizes for a flat-vs-HNSW sweep instead, e.g. 10000,25000,50000,100000")
     ap.add_argument("--out", type=Path, default=None)
     args = absolute(ap.parse_args())
+    if args.sweep:
+        result = {"benchmark": "scale-sweep", "machine_before": machine()}
+        base, xq = real_vectors(args.cache, args.base), query_vectors(args.queries, args.cache)
+        result["sizes"] = sweep(base, xq, [int(x) for x in args.sweep.split(",") if x])
+        result["machine_after"] = machine()
+        report(result, args.out)
+        return
 
     from bot.index import write_vectors
 
@@ -122,14 +178,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         path = Path(tmp) / "vectors.faiss"
-        rss0 = rss_mb_self()
         t0 = time.perf_counter()
         info = write_vectors(path, xb, kind="hnsw")
         result["hnsw"] = {**info, "build_s": round(time.perf_counter() - t0, 1),
                           "file_mb": round(path.stat().st_size / 2**20, 1)}  # fmt: skip
         del xb
         searcher = searcher_for(path, args.n, kinds)
-        result["hnsw"]["rss_mb_loaded_index"] = round(rss_mb_self() - rss0, 1)
         runs = []
         for ef in [int(x) for x in args.ef.split(",") if x]:
             searcher.index.vectors.hnsw.efSearch = ef
@@ -158,12 +212,9 @@ def main() -> None:
                 storage.search(q.reshape(1, -1), 10)
                 ms.append((time.perf_counter() - t) * 1000)
             result["flat_exact_p50_ms"] = round(percentile(ms, 50), 2)
+    result["process_peak_rss_mb"] = round(rss_mb(os.getpid())["peak_rss_mb"], 1)  # vectors, truth and index
     result["machine_after"] = machine()
     report(result, args.out)
-
-
-def rss_mb_self() -> float:
-    return rss_mb(os.getpid())["rss_mb"]
 
 
 if __name__ == "__main__":

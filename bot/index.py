@@ -322,9 +322,11 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
 VECTOR_INDEX_TYPES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat"}
-# A kind filter leaving at most this many rows of an HNSW index is searched exactly: their vectors
-# (15 MB at 384 dimensions) stay in cache, and the graph would need a very wide beam to find them.
+# A kind filter on an HNSW index: the graph must widen its beam to ef * n / allowed to find `allowed` rows,
+# while exact search over them costs ~allowed. Measured (bench/scale.py --sweep), exact wins while
+# allowed^2 <= ~36 ef n; the bot switches at a quarter of that, and always below FILTER_EXACT_ROWS.
 FILTER_EXACT_ROWS = 10_000
+FILTER_EXACT_FACTOR = 9.0
 
 
 def choose_vector_index(n: int, kind: str = "auto", *, threshold: int = HNSW_THRESHOLD) -> str:

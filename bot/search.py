@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embedding import Embedder
-from .index import FILTER_EXACT_ROWS, Index
+from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index
 from .lexical import Lexical
 
 METHODS = ("bm25", "dense", "hybrid", "final")
@@ -51,6 +51,7 @@ class Searcher:
         self.k = candidates
         self._flat = index.vectors
         self.exact_rows = FILTER_EXACT_ROWS
+        self.exact_factor = FILTER_EXACT_FACTOR
         self.doc_lexical = document_lexical(index)
         self.short_penalty = short_chunk_penalty(index)
 
@@ -60,9 +61,9 @@ class Searcher:
     def dense(self, qvec: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top `k` (rows, cosine) by vector search, only among rows where `mask` is true when given.
 
-        Flat indexes search exactly. HNSW searches approximately with a beam widened in proportion to
-        what a kind filter leaves out; when the filter leaves few enough rows for exact search to be
-        cheap (FILTER_EXACT_ROWS), those rows are searched exactly instead."""
+        Flat indexes search exactly. HNSW searches approximately with a beam of at least 2k, widened in
+        proportion to what a kind filter leaves out; when exact search over the rows the filter leaves is
+        cheaper than that widened search (see FILTER_EXACT_FACTOR), they are searched exactly instead."""
         import faiss
 
         n = self.index.size
@@ -81,11 +82,16 @@ class Searcher:
             bitmap = np.packbits(mask.astype(bool), bitorder="little")  # kept alive until the search returns
             selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
         hnsw = getattr(vectors, "hnsw", None)
-        if hnsw is not None and selector is not None and allowed <= self.exact_rows:
+        beam = max(int(hnsw.efSearch), 2 * k) if hnsw is not None else 0  # 2k: recall@100 0.90 -> 0.96 at 1M
+        if (
+            selector is not None
+            and hnsw is not None
+            and (allowed <= self.exact_rows or allowed * allowed <= self.exact_factor * beam * n)
+        ):
             vectors = faiss.downcast_index(vectors.storage)  # the exact vectors behind the graph
             hnsw = None
         if hnsw is not None:
-            ef = max(int(hnsw.efSearch), k) * n // allowed
+            ef = beam * n // allowed
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=min(ef, n))  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None  # type: ignore[call-arg]

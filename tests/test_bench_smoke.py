@@ -117,3 +117,13 @@ def test_embed_smoke(beir: Path, build_run: tuple[dict[str, Any], Path], tmp_pat
                  out=tmp_path / "result.json")  # fmt: skip
     assert result["queries"] == 5 and result["cosine_min"] >= 0.9999
     assert result["torch"]["p50_ms"] > 0 and result["onnx"]["p50_ms"] > 0
+
+
+def test_scale_sweep_smoke(build_run: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    _, cache = build_run
+    result = run("scale.py", "--sweep", "1500,3000", "--queries", "8", "--cache", str(cache),
+                 out=tmp_path / "result.json")  # fmt: skip
+    sizes = result["sizes"]
+    assert [s["n"] for s in sizes] == [1500, 3000]
+    assert all(s["flat_p50_ms"] > 0 and 0 <= s["hnsw_recall@10"] <= 1 for s in sizes)
+    assert [f["rows_kept"] for f in sizes[1]["kind_filter_k100"]] == [750, 150, 30]

@@ -80,6 +80,7 @@ def test_manifest_records_the_index_type(pair: dict[str, Searcher]) -> None:
 
 def _recall(searcher: Searcher, exact: Searcher, kinds: list[str] | None, *, exact_rows: int) -> float:
     searcher.exact_rows = exact_rows
+    searcher.exact_factor = 9.0 if exact_rows else 0.0  # 0: always through the graph
     rng = np.random.default_rng(1)
     hits = total = 0
     for q in rng.choice(3000, size=40, replace=False):
