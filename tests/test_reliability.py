@@ -205,8 +205,9 @@ def test_serve_workers_share_one_index_and_all_switch(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            both_up = sum("Application startup complete" in line for line in log) == 2  # one worker may lag
             try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                if both_up and httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
