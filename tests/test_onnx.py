@@ -83,10 +83,10 @@ def test_padded_batches_match_exact_ones(onnx_embedder: OnnxEmbedder) -> None:
     assert np.allclose(onnx_embedder.run_padded(texts), onnx_embedder.encode(texts), atol=1e-5)
 
 
-def test_empty_input() -> None:
-    # no model needed to know the shape of nothing; but it must not call the session
-    embedder = load_embedder("hash:16")
-    assert embedder.encode([]).shape == (0, 16)
+def test_empty_input(onnx_embedder: OnnxEmbedder) -> None:
+    out = onnx_embedder.encode([])
+    assert out.shape == (0, 384) and out.dtype == np.float32
+    assert onnx_embedder.last.calls == 0 and onnx_embedder.last.padding == 0.0
 
 
 def test_export_is_cached_and_loads_without_torch(onnx_embedder: OnnxEmbedder, onnx_cache: Path) -> None:
