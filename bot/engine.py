@@ -58,7 +58,9 @@ class Engine:
     def __init__(self, settings: Settings, index: Index) -> None:
         self.settings = settings
         self.index = index
-        embedder = load_embedder(settings.model, device=settings.device)
+        embedder = load_embedder(
+            settings.model, device=settings.device, backend=settings.backend, cache_dir=settings.cache_dir
+        )
         if embedder.dim != index.vectors.d:
             raise IndexMismatch(
                 f"index at {index.path} holds {index.vectors.d}-dimensional vectors but model {settings.model!r} "
