@@ -17,7 +17,6 @@ Buckets live in each worker process: with `bot serve --workers N` a client may g
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import threading
 import time
@@ -28,6 +27,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .config import Settings
+from .security import send_json
+
+NO_STORE = ((b"cache-control", b"no-store"),)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -92,23 +94,6 @@ def client_key(scope: Scope, *, trust_proxy_headers: bool = False) -> str:
     return str(client[0]) if client else "unknown"
 
 
-async def _send_json(send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 class AbuseLimits:
     """ASGI middleware: rate-limit and time-limit questions; pass everything else through."""
 
@@ -146,11 +131,11 @@ class AbuseLimits:
             wait = self.limiter.take(client_key(scope, trust_proxy_headers=self.trust_proxy_headers))
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
-                await _send_json(
+                await send_json(
                     send,
                     429,
                     f"Too many questions from this client; try again in {seconds} s.",
-                    [(b"retry-after", str(seconds).encode())],
+                    [*NO_STORE, (b"retry-after", str(seconds).encode())],
                 )
                 return
         if self.timeout_s is None:
@@ -170,8 +155,8 @@ class AbuseLimits:
         except TimeoutError:
             if started:  # the answer was already on its way; nothing sensible left to send
                 return
-            await _send_json(
-                send, 504, f"The question took longer than {self.timeout_s:g} s to answer; please try again."
+            await send_json(
+                send, 504, f"The question took longer than {self.timeout_s:g} s to answer; please try again.", NO_STORE
             )
 
 

@@ -12,7 +12,7 @@ whether the client declares the size (Content-Length) or streams it chunked.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 Scope = dict[str, Any]
@@ -46,20 +46,19 @@ def csp_for(path: str) -> str:
     return DOCS_CSP if path.rstrip("/") in DOCS_PATHS else PAGE_CSP
 
 
-async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
+async def send_json(send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Answer straight from ASGI middleware with a JSON `{"detail": ...}` body and the given extra headers."""
     body = json.dumps({"detail": detail}).encode()
     start = {
         "type": "http.response.start",
         "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            *headers,
-        ],
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
     }
     await send(start)
     await send({"type": "http.response.body", "body": body})
+
+
+CLOSE = ((b"connection", b"close"),)  # a refused body may still be arriving: do not keep the connection
 
 
 class Security:
@@ -94,10 +93,10 @@ class Security:
             try:
                 size = int(declared)
             except ValueError:
-                await send_json(send, 400, "The Content-Length header is not a number.", extra)
+                await send_json(send, 400, "The Content-Length header is not a number.", [*CLOSE, *extra])
                 return
             if size > self.max_body_bytes:
-                await send_json(send, 413, too_big, extra)
+                await send_json(send, 413, too_big, [*CLOSE, *extra])
                 return
         # Read the body up front (at most the limit), then replay it: a chunked upload is bounded too.
         chunks: list[bytes] = []
@@ -109,7 +108,7 @@ class Security:
             body = message.get("body", b"")
             total += len(body)
             if total > self.max_body_bytes:
-                await send_json(send, 413, too_big, extra)
+                await send_json(send, 413, too_big, [*CLOSE, *extra])
                 return
             chunks.append(body)
             if not message.get("more_body", False):
