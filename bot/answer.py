@@ -1,6 +1,19 @@
 """Answer assembly with no generative model: pick source sentences, group them by kind, cite them.
 
-Every bullet's `quote` is `document.text[start:end]` of the cited document, exactly.
+Every bullet's `quote` is `document.text[start:end]` of the cited document, exactly. The question is
+analysed once (`bot.query.Query`) and that object steers everything here:
+
+- **decline by evidence**: a key word of the question that no source holds (a drug the index has no
+  label for) means no answer, however near the topic; otherwise the bot answers when the best passage is
+  close enough (cosine) or one passage holds every word of the question (with its title and section);
+- **keep to what was asked about**: when the question names a drug or product the index has a label for,
+  label quotes come only from that drug's labels and other sources only where they name it; when it names
+  none, label quotes come from one label (the best match), never a mix of drugs;
+- **the part that answers**: passages in the sections the question asks about (a dose question and
+  Dosage and Administration, "boxed warning" and the Boxed Warning) rank higher;
+- **clean quotes**: sentences or list items, never a question heading, never a cross-reference such as
+  "(5.1)" or "[see Warnings and Precautions (5.1)]" (the span is chosen so they fall outside it), a
+  run-on cut at a clause boundary; within each section the best quote comes first.
 """
 
 from __future__ import annotations
@@ -10,30 +23,79 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .documents import Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
-from .index import Index
-from .lexical import tokenize
+from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
+from .index import DocInfo, Index
+from .lexical import TOKEN_RE, tokenize
+from .query import Query, analyse, english_words
 from .search import Candidates, Searcher
+from .sections import section_name
 
 DECLINE_MESSAGE = (
     "I could not find this in the sources I have. Try rephrasing the question, or ask about a topic "
     "the indexed documents cover."
 )
 MIN_QUOTE_CHARS = 25
+MIN_ITEM_CHARS = 10  # a whole list item of a structured source ("Nursing mothers") may be this short
+MAX_QUOTE_CHARS = 420
 # Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`,
-# or, above FULL_MATCH_MIN_COSINE, when one of the top chunks (with its title) holds every word of the
-# question (FULL_MATCH_COVERAGE of their idf weight; a word the index has never seen weighs most).
+# or, above FULL_MATCH_MIN_COSINE, when one of the top chunks (with its title and section) holds every
+# word of the question (FULL_MATCH_COVERAGE of their idf weight; a word the index has never seen weighs most).
 FULL_MATCH_MIN_COSINE = 0.30
 FULL_MATCH_COVERAGE = 0.99
 MAX_QUOTES_PER_CHUNK = 3
 DUPLICATE_JACCARD = 0.7
+# A quote must score at least this share of the best quote's score (weak filler is left out).
+RELATIVE_FLOOR = 0.45
+# A quote in a section the question asks about gains this share of its score.
+SECTION_QUOTE_BONUS = 0.25
+SHORT_ITEM_CHARS = 100
+# A source this long (a guideline, a label) answers only where its title or section names the topic, or
+# the quote itself does: a passage of the CDC opioid guideline that never names migraine is no answer to
+# a migraine question, however close its words.
+LONG_DOCUMENT_CHARS = 20_000
+LEAD_IN_LINES = 4
+# The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
+HIGHLIGHTS = "Highlights"
+HIGHLIGHTS_BONUS = 0.05
 WORD_RE = re.compile(r"\w+")
+CUE_BONUS = 0.15
+AMOUNT = r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|g|mL|ml|units?|IU|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+CUES = {
+    "dose": re.compile(AMOUNT, re.I),
+    "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
+    "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
+}
+USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
+USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
+# Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]",
+# "(see DOSAGE AND ADMINISTRATION)". They are structure, not quote text.
+XREF_RE = re.compile(
+    r"\s*\[\s*see\b[^\]]{0,200}\]"
+    r"|\s*\(\s*see\b[^()]{0,200}(?:\([^()]{0,40}\)[^()]{0,100})*\)"
+    r"|\s*\(\s*\d{1,2}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,2}(?:\.\d{1,2})*)*\s*\)"
+)
+CLAUSE_RE = re.compile(r"[;:]\s+")
+# A sentence that only announces a list ("… include the following") says nothing by itself.
+LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
+
+
+def _title_like(sentence: str) -> bool:
+    """A heading-like line ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies"):
+    no closing punctuation, and most of its words capitalised."""
+    if sentence[-1:] in ".!)\"'”%":
+        return False
+    words = [w for w in sentence.split() if w[:1].isalpha()]
+    if len(words) < 2:
+        return False
+    small = {"and", "or", "of", "in", "the", "a", "an", "for", "to", "with", "on", "by", "at", "vs"}
+    capital = sum(1 for w in words if w[0].isupper() or w.lower() in small)
+    return capital == len(words)
 
 
 @dataclass
 class AnswerPolicy:
     top_k: int = 8
-    max_bullets: int = 10
+    max_bullets: int = 6
     max_bullets_per_section: int = 4
     min_score: float = 0.56
     method: str = "final"
@@ -48,18 +110,149 @@ class _Candidate:
     kind: str
     score: float
     words: frozenset[str]
-
-
-def _coverage(question_terms: dict[str, float], sentence: str) -> float:
-    total = sum(question_terms.values())
-    if total <= 0:
-        return 0.0
-    present = set(tokenize(sentence))
-    return sum(w for t, w in question_terms.items() if t in present) / total
+    chunk: Chunk
+    lead: str = ""  # the list's lead-in line the quote belongs to ("Plaque Psoriasis (2.5):")
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / max(1, len(a | b))
+
+
+def _strip_end(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace, and a dangling comma or opening bracket left by a cut, from a span's ends."""
+    while start < end and (text[start].isspace() or text[start] in ",;:"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:([–-"):
+        end -= 1
+    return start, end
+
+
+def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOTE_CHARS) -> list[tuple[int, int]]:
+    """The quotable pieces of one sentence of `text`: cross-references fall outside every piece, a
+    question is not quotable, and a run-on longer than MAX_QUOTE_CHARS is cut at clause boundaries."""
+    sentence = text[start:end].rstrip()
+    if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
+        return []
+    pieces: list[tuple[int, int]] = []
+    pos = start
+    for m in XREF_RE.finditer(text, start, end):
+        pieces.append((pos, m.start()))
+        pos = m.end()
+    pieces.append((pos, end))
+    out: list[tuple[int, int]] = []
+    for a, b in pieces:
+        a, b = _strip_end(text, a, b)
+        if b - a > MAX_QUOTE_CHARS:
+            cut = a
+            for m in CLAUSE_RE.finditer(text, a, b):
+                if m.start() - cut >= MIN_QUOTE_CHARS:
+                    out.append(_strip_end(text, cut, m.start() + 1))
+                    cut = m.end()
+            out.append(_strip_end(text, cut, b))
+        elif b - a > 0:
+            out.append((a, b))
+    return [(a, b) for a, b in out if b - a >= min_chars]
+
+
+def merge_short_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentence spans with runs of short inline list items on one line ("heart disease • high blood
+    pressure • thyroid disease") joined into one span: alone, each is too short to quote."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and b - a < MIN_QUOTE_CHARS:
+            pa, pb = out[-1]
+            between = text[pb:a]
+            if "\n" not in between and not between.strip(" \t\u2022-*;,") and (pb - pa < MAX_QUOTE_CHARS):
+                prev_short = pb - pa < MIN_QUOTE_CHARS or "\u2022" in text[pa:pb]
+                if prev_short:
+                    out[-1] = (pa, b)
+                    continue
+        out.append((a, b))
+    return out
+
+
+def cue_bonus(query: Query, quote: str) -> float:
+    """What a quote gains for saying the kind of thing the question asks for: an amount for a dose
+    question, "most patients" or "recommended" for the usual dose."""
+    bonus = 0.0
+    for intent in query.intents:
+        cue = CUES.get(intent)
+        if cue is not None and cue.search(quote):
+            bonus += CUE_BONUS
+    if query.words & USUAL_WORDS and USUAL_RE.search(quote):
+        bonus += CUE_BONUS
+    return bonus
+
+
+def _coverage(query: Query, words: set[str], context: set[str], *, context_weight: float = 0.5) -> float:
+    """idf-weighted share of the question's words in a quote (words only in its title or section count
+    `context_weight`)."""
+    total = sum(query.terms.values())
+    if total <= 0:
+        return 0.0
+    got = sum(w if t in words else (context_weight * w if t in context else 0.0) for t, w in query.terms.items())
+    return got / total
+
+
+def lead_in(text: str, pos: int) -> str:
+    """The lead-in line ("Plaque Psoriasis (2.5):") of the list item at `pos`: the nearest line before it,
+    within a few lines, that ends with a colon; "" when there is none."""
+    end = text.rfind("\n", 0, pos)
+    for _ in range(LEAD_IN_LINES):
+        if end < 0:
+            return ""
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end].strip()
+        if line.endswith(":"):
+            return XREF_RE.sub("", line[:-1]).strip()
+        end = start - 1
+    return ""
+
+
+def section_label(chunk: Chunk) -> str | None:
+    """Where a quote comes from, for people: "Boxed Warning › WARNING: SERIOUS INFECTIONS…", "CONCLUSIONS",
+    "Recommendations, p. 16"."""
+    label = chunk.heading or ""
+    name = section_name(chunk.code)
+    if name and name.lower() not in label.lower():
+        label = f"{name}{PATH_SEP}{label}" if label else name
+    if chunk.page is not None:
+        label = f"{label}, p. {chunk.page}" if label else f"p. {chunk.page}"
+    return label or None
+
+
+def _locator(chunks: list[Chunk]) -> str | None:
+    """What a reference points at: the named sections quoted (top level), or the pages."""
+    names: dict[str, None] = {}
+    pages: dict[int, None] = {}
+    for chunk in chunks:
+        name = section_name(chunk.code) or (chunk.heading.split(PATH_SEP)[0] if chunk.heading else "")
+        if chunk.page is not None:
+            pages[chunk.page] = None
+        elif name:
+            names[name] = None
+    parts = list(names)
+    if pages:
+        nums = sorted(pages)
+        parts.append(("p. " if len(nums) == 1 else "pp. ") + ", ".join(str(n) for n in nums))
+    return "; ".join(parts) or None
+
+
+def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
+    """Rows an answer may quote when the question names drugs the index has labels for: every row of
+    documents that are not drug labels, and the rows of the labels about those drugs. None: no limit."""
+    if not query.entities or not index.doc_kinds:
+        return None
+    about = set().union(*(index.entity_lexicon.get(e, set()) for e in query.entities))
+    labels = [i for i, k in enumerate(index.doc_kinds) if k == "drug_label" and i not in about]
+    if not labels:
+        return None
+    return ~np.isin(index.doc_of_row, labels)
+
+
+def _names_entity(text: str, entities: tuple[str, ...]) -> bool:
+    low = " " + " ".join(TOKEN_RE.findall(text.lower())) + " "
+    return any(f" {e} " in low for e in entities)
 
 
 def build_answer(
@@ -69,11 +262,18 @@ def build_answer(
     *,
     kinds: list[str] | None = None,
     cands: Candidates | None = None,
+    query: Query | None = None,
 ) -> Answer:
     """The answer to `question` from the index behind `searcher` (took_ms is left for the caller)."""
     index: Index = searcher.index
-    cands = cands if cands is not None else searcher.candidates(question, kinds=kinds)
-    rows, scores = searcher.rank(cands, policy.method)
+    query = query if query is not None else analyse(question, index)
+    if query.unknown:
+        return decline(question, unknown=query.unknown)
+    allow = allowed_rows(index, query)
+    if cands is None or allow is not None:
+        cands = searcher.candidates(question, kinds=kinds, allow=allow)
+    prefer = index.code_mask(query.codes)
+    rows, scores = searcher.rank(cands, policy.method, prefer=prefer)
     confidence = answer_confidence(cands)
     floor = min(policy.min_score, FULL_MATCH_MIN_COSINE)
     if len(rows) == 0 or confidence < floor:
@@ -81,73 +281,162 @@ def build_answer(
 
     rows, scores = rows[: policy.top_k], scores[: policy.top_k]
     chunks = index.chunks(rows.tolist())
-    if confidence < policy.min_score and word_coverage(question, list(chunks.values()), index) < FULL_MATCH_COVERAGE:
+    info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
+    if confidence < policy.min_score and word_coverage(query, list(chunks.values()), index) < FULL_MATCH_COVERAGE:
         return decline(question)
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
-    terms = {t: max(index.lexical.idf(t), 0.1) for t in dict.fromkeys(tokenize(question))}
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
 
+    label_doc: str | None = None  # with no drug named, label quotes come from the best label only
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
         chunk = chunks.get(row)
         if chunk is None or dense_of.get(row, 0.0) < floor * 0.8:
             continue
+        doc = info.get(chunk.doc_id)
+        is_label = doc is not None and doc.kind == "drug_label"
+        if query.entities and not is_label:
+            if not _names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
+                continue
+        if is_label and not query.entities:
+            label_doc = label_doc or chunk.doc_id
+            if chunk.doc_id != label_doc:
+                continue
+        asked_for = chunk.code is not None and chunk.code in query.codes
+        bonus = SECTION_QUOTE_BONUS if asked_for else 0.0
+        title = set(tokenize(doc.title)) if doc else set()
+        section = set(tokenize(chunk.heading + " " + (section_name(chunk.code) or "")))
+        context = title | section
+        # what the question names and asks for is said by the source's title and the section's name: a
+        # quote from the contraindications of the atorvastatin label need not repeat either
+        strong = (title if query.entities else set()) | (section if asked_for else set())
+        structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
+        # a long source answers where its title or section names the topic, or the quote itself does
+        need_topic = doc is not None and doc.length > LONG_DOCUMENT_CHARS and bool(query.topic & set(query.terms))
+        need_topic = need_topic and not (query.topic & context)
         local: list[_Candidate] = []
-        for span in chunk.sentences:
-            quote = chunk.text[span.start - chunk.start : span.end - chunk.start]
-            if len(quote) < MIN_QUOTE_CHARS or (chunk.doc_id, span.start) in seen_spans:
-                continue
-            cov = _coverage(terms, quote)
-            if cov == 0 and len(chunk.sentences) > 1:
-                continue
-            s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov)
-            words = frozenset(WORD_RE.findall(quote.lower()))
-            local.append(_Candidate(chunk.doc_id, span.start, span.end, quote, chunk.kind, s, words))
+        for sa, sb in merge_short_items(chunk.text, [(x.start - chunk.start, x.end - chunk.start) for x in chunk.sentences]):
+            whole_line = (sa == 0 or chunk.text[sa - 1] == "\n") and (sb == len(chunk.text) or chunk.text[sb] == "\n")
+            min_chars = MIN_ITEM_CHARS if whole_line and structured else MIN_QUOTE_CHARS
+            for a, b in quotable_spans(chunk.text, sa, sb, min_chars=min_chars):
+                start, end = chunk.start + a, chunk.start + b
+                if (chunk.doc_id, start) in seen_spans:
+                    continue
+                quote = chunk.text[a:b]
+                lead = lead_in(chunk.text, a)
+                own = set(tokenize(quote + " " + lead))
+                if need_topic and not (query.topic & own):
+                    continue
+                short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
+                cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
+                cov = min(1.0, cov + cue_bonus(query, quote))
+                if cov == 0 and len(chunk.sentences) > 1:
+                    continue
+                s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov) * (1.0 + bonus)
+                if chunk.heading.endswith(HIGHLIGHTS):
+                    s *= 1.0 + HIGHLIGHTS_BONUS
+                words = frozenset(WORD_RE.findall(quote.lower()))
+                local.append(_Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead))
         local.sort(key=lambda c: -c.score)
         for cand in local[:MAX_QUOTES_PER_CHUNK]:
             seen_spans.add((cand.doc_id, cand.start))
             pool.append(cand)
     pool.sort(key=lambda c: -c.score)
 
-    chosen: list[_Candidate] = []
-    per_kind: dict[str, int] = {}
-    for cand in pool:
-        if len(chosen) >= policy.max_bullets:
-            break
-        if per_kind.get(cand.kind, 0) >= policy.max_bullets_per_section:
-            continue
-        if any(_jaccard(cand.words, c.words) >= DUPLICATE_JACCARD for c in chosen):
-            continue
-        chosen.append(cand)
-        per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
-    if not chosen:
+    chosen = choose(pool, policy)
+    if not chosen or not _holds_rarest(query, chosen, info):
         return decline(question)
 
-    # Within a section, quotes read in their source's order: documents by their best quote, then offset.
-    doc_rank: dict[str, int] = {}
-    for cand in chosen:
-        doc_rank.setdefault(cand.doc_id, len(doc_rank))
+    # Sections in the seed's order; within a section the quote that answers best comes first.
     by_kind: dict[str, list[_Candidate]] = {}
-    for cand in sorted(chosen, key=lambda c: (doc_rank[c.doc_id], c.start)):
+    for cand in chosen:
         by_kind.setdefault(cand.kind, []).append(cand)
     numbers: dict[str, int] = {}
+    quoted: dict[str, list[Chunk]] = {}
     sections: list[AnswerSection] = []
     for kind in sorted(by_kind, key=kind_order):
         bullets = []
         for cand in by_kind[kind]:
             n = numbers.setdefault(cand.doc_id, len(numbers) + 1)
-            bullets.append(Bullet(cand.quote, [n], cand.doc_id, cand.start, cand.end))
+            quoted.setdefault(cand.doc_id, []).append(cand.chunk)
+            label = section_label(cand.chunk)
+            if cand.lead:
+                label = f"{label}{PATH_SEP}{cand.lead}" if label else cand.lead
+            bullets.append(Bullet(cand.quote, [n], cand.doc_id, cand.start, cand.end, label))
         sections.append(AnswerSection(kind, kind_heading(kind), bullets))
-    meta = index.titles(list(numbers))
+    meta = index.doc_info(list(numbers))
     references = [
-        Reference(n, doc_id, meta[doc_id][0], meta[doc_id][1], meta[doc_id][2]) for doc_id, n in numbers.items()
+        Reference(
+            n,
+            doc_id,
+            meta[doc_id].title,
+            meta[doc_id].kind,
+            meta[doc_id].url,
+            source=_str_or_none(meta[doc_id].meta.get("origin")),
+            date=meta[doc_id].date,
+            locator=_locator(quoted[doc_id]),
+        )
+        for doc_id, n in numbers.items()
     ]
     return Answer(question=question, answered=True, sections=sections, references=references)
 
 
-def decline(question: str) -> Answer:
-    return Answer(question=question, answered=False, sections=[], references=[], message=DECLINE_MESSAGE)
+def _holds_rarest(query: Query, chosen: list[_Candidate], info: dict[str, DocInfo]) -> bool:
+    """Whether the answer speaks of the question's most specific name (its rarest topic word in the index
+    that is not an everyday English word: a drug, a disease, a gene) in a quoted passage or its source's
+    title. Quotes that all miss it answer a nearby question, not this one."""
+    common = english_words()
+    names = [w for w in query.words if w not in common and len(w) > 3 and not w.isdigit()]
+    stems = {t for w in names for t in tokenize(w)} & set(query.topic) & set(query.known)
+    if not stems:
+        return True
+    rarest = max(stems, key=lambda t: query.terms.get(t, 0.0))
+    for cand in chosen:
+        doc = info.get(cand.doc_id)
+        context = " ".join((cand.chunk.text, cand.lead, cand.chunk.heading, doc.title if doc else ""))
+        if rarest in set(tokenize(context)):
+            return True
+    return False
+
+
+def choose(pool: list[_Candidate], policy: AnswerPolicy) -> list[_Candidate]:
+    """The quotes of an answer, from candidates sorted best first: the best of each kind first (so every
+    kind of source that answers well enough is heard), then the rest by score; never a near-duplicate,
+    never below RELATIVE_FLOOR of the best, at most `max_bullets` and `max_bullets_per_section` a kind."""
+    best = pool[0].score if pool else 0.0
+    eligible = [c for c in pool if c.score >= RELATIVE_FLOOR * best]
+    firsts: dict[str, _Candidate] = {}
+    for cand in eligible:
+        firsts.setdefault(cand.kind, cand)
+    chosen: list[_Candidate] = []
+    per_kind: dict[str, int] = {}
+    for cand in [*firsts.values(), *eligible]:
+        if len(chosen) >= policy.max_bullets:
+            break
+        if any(c is cand for c in chosen) or per_kind.get(cand.kind, 0) >= policy.max_bullets_per_section:
+            continue
+        if any(_jaccard(cand.words, c.words) >= DUPLICATE_JACCARD for c in chosen):
+            continue
+        chosen.append(cand)
+        per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
+    chosen.sort(key=lambda c: -c.score)
+    return chosen
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def decline(question: str, *, unknown: tuple[str, ...] = ()) -> Answer:
+    message = DECLINE_MESSAGE
+    if unknown:
+        words = ", ".join(f"“{w}”" for w in unknown[:3])
+        message = (
+            f"I could not find this in the sources I have: none of them mentions {words}. Try rephrasing the "
+            "question, or ask about a topic the indexed documents cover."
+        )
+    return Answer(question=question, answered=False, sections=[], references=[], message=message)
 
 
 def best_dense(cands: Candidates) -> float:
@@ -162,17 +451,19 @@ def answer_confidence(cands: Candidates) -> float:
     return best_dense(cands)
 
 
-def word_coverage(question: str, chunks: list[Chunk], index: Index) -> float:
-    """The largest share of the question's words (weighted by idf) that one chunk and its title hold."""
-    lexical = index.lexical
-    rarest = float(np.log(1 + (lexical.size + 0.5) / 0.5))
-    weights = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(tokenize(question))}
+def word_coverage(query: Query | str, chunks: list[Chunk], index: Index) -> float:
+    """The largest share of the question's words (weighted by idf) that one chunk holds with its title,
+    section path and section name."""
+    if isinstance(query, str):
+        query = analyse(query, index)
+    weights = query.terms
     total = sum(weights.values())
     if total <= 0 or not chunks:
         return 0.0
     titles = index.titles(list({c.doc_id for c in chunks}))
     best = 0.0
     for chunk in chunks:
-        words = set(tokenize(chunk.text)) | set(tokenize(titles.get(chunk.doc_id, ("",))[0]))
+        context = " ".join((titles.get(chunk.doc_id, ("",))[0], chunk.heading, section_name(chunk.code) or ""))
+        words = set(tokenize(chunk.text)) | set(tokenize(context))
         best = max(best, sum(w for t, w in weights.items() if t in words) / total)
     return best

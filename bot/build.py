@@ -84,7 +84,9 @@ class BuildStats:
 
 
 def doc_hash(doc: Document) -> str:
-    return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text)
+    outline = json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in doc.parts])
+    meta = json.dumps(doc.meta, sort_keys=True, default=str)
+    return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text, outline, meta)
 
 
 def corpus_fingerprint(hashes: dict[str, str]) -> str:

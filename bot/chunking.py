@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .documents import Chunk, Document, Span
+from .sections import section_name
 
 BULLET_RE = re.compile(r"[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,3}[.)])[ \t]+")
 MD_HEADING_RE = re.compile(r"[ \t]*#{1,6}[ \t]+\S")
@@ -36,6 +37,7 @@ class Block:
     end: int
     heading: str
     kind: str
+    part: int = -1  # the index of the document's Part it is in (structured sources), else -1
 
 
 def _is_heading(line: str, next_line: str | None) -> bool:
@@ -49,8 +51,27 @@ def _is_heading(line: str, next_line: str | None) -> bool:
     return len(stripped.split()) <= 10 and bool(next_line.strip())
 
 
+def part_blocks(doc: Document) -> list[Block]:
+    """A structured document's blocks: each line of each part (a paragraph, list item or table row), with
+    the part's section path as heading. Headings are outside parts, so they are never quoted."""
+    out: list[Block] = []
+    for n, part in enumerate(doc.parts):
+        pos = part.start
+        for line in doc.text[part.start : part.end].split("\n"):
+            s, e = _strip_span(doc.text, pos, pos + len(line))
+            pos += len(line) + 1
+            bullet = BULLET_RE.match(doc.text, s, e)
+            if bullet and bullet.end() < e:
+                s = bullet.end()
+            if e > s:
+                out.append(Block(s, e, part.heading, doc.kind_at(s), n))
+    return out
+
+
 def blocks(doc: Document) -> list[Block]:
     """Paragraphs and bullets of a document, each with its heading and kind."""
+    if doc.parts:
+        return part_blocks(doc)
     text = doc.text
     lines: list[tuple[int, int]] = []
     pos = 0
@@ -153,29 +174,40 @@ def content_hash(*parts: str) -> str:
 
 
 def embed_text(doc: Document, chunk: Chunk) -> str:
-    """What gets embedded and BM25-indexed for a chunk: title and heading give context to the text."""
+    """What gets embedded and BM25-indexed for a chunk: title and heading (its section path, and the
+    section's name when its code gives one the path does not say) give context to the text."""
     head = doc.title if doc.title != doc.id else ""
-    if chunk.heading and chunk.heading != head:
-        head = f"{head}. {chunk.heading}" if head else chunk.heading
+    heading = chunk.heading
+    name = section_name(chunk.code)
+    if name and name.lower() not in heading.lower():
+        heading = f"{name}: {heading}" if heading else name
+    if heading and heading != head:
+        head = f"{head}. {heading}" if head else heading
     return f"{head}\n{chunk.text}" if head else chunk.text
 
 
 def chunk_document(doc: Document, *, size: int = 800, overlap: int = 1, first_id: int = 0) -> list[Chunk]:
     """Chunks of one document; ids count up from `first_id`."""
-    groups: list[tuple[str, str, list[Span]]] = []
+    groups: list[tuple[str, str, int, list[Span]]] = []
     for block in blocks(doc):
         sents = sentences(doc.text, block.start, block.end, max_len=size)
         if doc.cites_inline:
             sents = [quote_span(doc.text, s) for s in sents]
         if not sents:
             continue
-        if groups and groups[-1][0] == block.heading and groups[-1][1] == block.kind:
-            groups[-1][2].extend(sents)
+        if (
+            groups
+            and groups[-1][0] == block.heading
+            and groups[-1][1] == block.kind
+            and groups[-1][2] == block.part
+        ):
+            groups[-1][3].extend(sents)
         else:
-            groups.append((block.heading, block.kind, list(sents)))
+            groups.append((block.heading, block.kind, block.part, list(sents)))
 
     chunks: list[Chunk] = []
-    for heading, kind, sents in groups:
+    for heading, kind, part_no, sents in groups:
+        part = doc.parts[part_no] if part_no >= 0 else None
         i = 0
         while i < len(sents):
             j = i + 1
@@ -191,6 +223,8 @@ def chunk_document(doc: Document, *, size: int = 800, overlap: int = 1, first_id
                 kind=kind,
                 heading=heading,
                 sentences=list(sents[i:j]),
+                code=part.code if part is not None else None,
+                page=part.page if part is not None else None,
             )
             chunk.hash = content_hash(embed_text(doc, chunk))
             chunks.append(chunk)

@@ -105,11 +105,13 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
     from .embedding import load_embedder
     from .ingest import load_corpus
 
-    report = load_corpus(settings.corpus)
+    corpora = settings.corpora
+    report = load_corpus(corpora if len(corpora) > 1 else corpora[0])
     if not report.documents:
         from .build import BuildError
 
-        raise BuildError(f"no readable documents in {settings.corpus} ({len(report.problems)} problems)")
+        where = ", ".join(str(c) for c in corpora)
+        raise BuildError(f"no readable documents in {where} ({len(report.problems)} problems)")
     return build_index(
         report.documents,
         settings.index,
@@ -132,7 +134,11 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
 @app.command("index")
 def index_cmd(
     corpus: Annotated[
-        Path | None, typer.Option("--corpus", "-c", help="Corpus directory or file [env: BOT_CORPUS; default: corpus]")
+        list[Path] | None,
+        typer.Option(
+            "--corpus", "-c", help="Corpus directory or file; repeat to index several together "
+            "[env: BOT_CORPUS; default: corpus]"
+        ),
     ] = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
@@ -147,8 +153,9 @@ def index_cmd(
 ) -> None:
     """Build (or incrementally update) the index of a corpus. Unchanged chunks are not embedded again;
     the new index replaces the old one atomically when it is complete."""
-    settings = settings_from(corpus=corpus, index=index, model=model, chunk_size=chunk_size,
-                             chunk_overlap=chunk_overlap, batch_size=batch_size)  # fmt: skip
+    settings = settings_from(corpus=corpus[0] if corpus else None, extra_corpora=corpus[1:] if corpus else None,
+                             index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                             batch_size=batch_size)  # fmt: skip
     stats = run_guarded(do_index, settings, progress=progress and not as_json, force=force)
     if as_json:
         typer.echo(json.dumps(stats.to_dict(), indent=2))
@@ -237,35 +244,94 @@ def serve_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="Corpus file or directory (BEIR corpus.jsonl).")],
-    queries: Annotated[Path, typer.Option("--queries", help="BEIR queries.jsonl (`_id`, `text`).")],
-    qrels: Annotated[Path, typer.Option("--qrels", help="BEIR qrels TSV: query-id, corpus-id, score.")],
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--corpus",
+            "-c",
+            help="Corpus file or directory (BEIR corpus.jsonl). With --questions, repeat it to "
+            "index several corpora together (without it, --questions uses the configured index).",
+        ),
+    ] = None,
+    queries: Annotated[
+        Path | None,
+        typer.Option("--queries", help="BEIR queries.jsonl (`_id`, `text`; SciFact `metadata` for --evidence)."),
+    ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option("--qrels", help="BEIR qrels TSV: query-id, corpus-id, score (--evidence: only these claims)."),
+    ] = None,
     methods: Annotated[
         str, typer.Option("--methods", help="Comma-separated retrieval methods: bm25, dense, hybrid, final.")
     ] = "bm25,dense,hybrid,final",
     answers: Annotated[
         bool, typer.Option("--answers", help="Also build every answer: citation hit rate, declines, quote fidelity.")
     ] = False,
-    model: ModelOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N judged queries.", min=1)] = None,
-    min_score: Annotated[
-        float | None, typer.Option(help="Abstention threshold for --answers [env: BOT_MIN_SCORE]")
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help="Clinician questions (JSON lines: q, answered, expect_any, forbid_any): "
+            "ask each and report PASS/FAIL.",
+        ),
     ] = None,
+    evidence: Annotated[
+        bool,
+        typer.Option("--evidence", help="SciFact: do the answers' quotes land on the gold rationale sentences?"),
+    ] = False,
+    sentences: Annotated[
+        Path | None,
+        typer.Option("--sentences", help="Sentence spans for --evidence [default: <corpus>/sentences.jsonl]"),
+    ] = None,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N judged queries (claims, questions).", min=1)
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Abstention threshold for answers [env: BOT_MIN_SCORE]")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="--questions: print each answer's quotes under its line.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Measure retrieval on a BEIR-layout benchmark: nDCG@10, Recall@10/100, MRR@10 and latency per method.
 
     The corpus is indexed as `bot index` would (kept under the cache directory, so a second run only
-    loads it); chunk hits count for their document at its best chunk's rank."""
-    from .evaluate import EvalError, format_report, report_json, run_eval
+    loads it); chunk hits count for their document at its best chunk's rank.
 
-    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    settings = settings_from(model=model, min_score=min_score)
+    --questions FILE asks clinician questions and checks each answer's quotes for expected and forbidden
+    phrases; --evidence (SciFact) measures how often the quotes land on gold rationale sentences."""
+    from .evaluate import EvalError, format_report, report_json, run_eval
+    from .qa_eval import format_evidence, format_questions, run_evidence, run_questions, to_json
+
+    corpora = list(corpus or [])
+    settings = settings_from(model=model, min_score=min_score, index=index)
     say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
+    show = progress and not as_json
     try:
-        report = run_guarded(run_eval, settings, corpus, queries, qrels, methods=chosen, answers=answers,
-                             limit=limit, progress=progress and not as_json, say=say)  # fmt: skip
+        if questions is not None and evidence:
+            raise EvalError("--questions and --evidence are separate modes: give one")
+        if questions is not None:
+            qreport = run_guarded(run_questions, settings, questions, corpora, limit=limit, progress=show, say=say)
+            typer.echo(to_json(qreport) if as_json else format_questions(qreport, verbose=verbose))
+            return
+        if len(corpora) != 1:
+            raise EvalError("give one --corpus" if corpora else "--corpus is required (except with --questions)")
+        if evidence:
+            if queries is None:
+                raise EvalError("--evidence needs --queries (SciFact queries.jsonl with gold `metadata`)")
+            ereport = run_guarded(run_evidence, settings, corpora[0], queries, qrels, sentences, limit=limit,
+                                  progress=show, say=say)  # fmt: skip
+            typer.echo(to_json(ereport) if as_json else format_evidence(ereport))
+            return
+        if queries is None or qrels is None:
+            raise EvalError("--queries and --qrels are required (or use --questions FILE or --evidence)")
+        chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+        report = run_guarded(run_eval, settings, corpora[0], queries, qrels, methods=chosen, answers=answers,
+                             limit=limit, progress=show, say=say)  # fmt: skip
     except EvalError as exc:
         fail(str(exc))
     typer.echo(report_json(report) if as_json else format_report(report))

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
 
     corpus: Path = Field(Path("corpus"), description="Directory (or file) of source documents.")
+    extra_corpora: list[Path] = Field(
+        default_factory=list, description="More corpus directories or files indexed together with `corpus`."
+    )
     index: Path = Field(Path("index"), description="Index root directory (holds `current` and `builds/`).")
     model: str = Field(
         DEFAULT_MODEL,
@@ -47,7 +50,7 @@ class Settings(BaseSettings):
 
     candidates: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
     top_k: int = Field(8, ge=1, description="Fused chunks considered when building an answer.")
-    max_bullets: int = Field(10, ge=1, description="Maximum quotes in one answer.")
+    max_bullets: int = Field(6, ge=1, description="Maximum quotes in one answer.")
     max_bullets_per_section: int = Field(4, ge=1, description="Maximum quotes under one heading.")
     min_score: float = Field(
         0.56,
@@ -87,6 +90,11 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
 
     log_level: str = "INFO"
+
+    @property
+    def corpora(self) -> list[Path]:
+        """Every corpus root: `corpus`, then `extra_corpora`."""
+        return [self.corpus, *self.extra_corpora]
 
     @field_validator("cache_dir", mode="before")
     @classmethod

@@ -44,6 +44,28 @@ class Section:
     kind: str
 
 
+PATH_SEP = " \u203a "  # "WARNINGS AND PRECAUTIONS › 5.1 Serious Infections"
+
+
+@dataclass(frozen=True)
+class Part:
+    """The body of one section of a structured source (headings are outside it): its place in the
+    document's outline, the section's code (an SPL LOINC code) and the page it is on (PDFs).
+
+    Inside a part every line is one paragraph, list item or table row; headings, section numbers and
+    cross-references are structure, never part of a part's lines' quotable text."""
+
+    start: int
+    end: int
+    path: tuple[str, ...]
+    code: str | None = None
+    page: int | None = None
+
+    @property
+    def heading(self) -> str:
+        return PATH_SEP.join(self.path)
+
+
 @dataclass
 class Document:
     id: str
@@ -55,6 +77,11 @@ class Document:
     source: str = ""
     sections: list[Section] = field(default_factory=list)
     cites_inline: bool = False  # trailing "… 4, 5" numbers are the source's own citations
+    # Structured sources (SPL, PubMed, JATS, PDF): the outline; empty for plain text (headings are guessed).
+    parts: list[Part] = field(default_factory=list)
+    # What the source says about itself: `origin` ("FDA label", "PubMed", "PMC", "PDF"), `entities` (the
+    # drugs, products or topics it is about), set id, version, PMID, DOI, journal, MeSH terms, licence…
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def kind_at(self, offset: int) -> str:
         for section in self.sections:
@@ -76,6 +103,8 @@ class Chunk:
     heading: str
     sentences: list[Span]
     hash: str = ""
+    code: str | None = None  # the section code of the part the chunk is in (SPL LOINC)
+    page: int | None = None  # the page the chunk is on (PDFs)
 
 
 @dataclass
@@ -93,6 +122,7 @@ class Bullet:
     doc_id: str
     start: int
     end: int
+    section: str | None = None  # where in its source: "BOXED WARNING", "CONCLUSIONS", "p. 16"…
 
 
 @dataclass
@@ -109,6 +139,9 @@ class Reference:
     title: str
     kind: str
     url: str | None
+    source: str | None = None  # what the document is: "FDA label", "PubMed", "PMC", "PDF"…
+    date: str | None = None  # its date as the source gives it (label effective date, publication year)
+    locator: str | None = None  # the parts quoted: "Boxed Warning", "CONCLUSIONS", "pp. 16, 17"
 
 
 @dataclass

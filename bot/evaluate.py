@@ -97,6 +97,7 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "default": default_method(),
             "corpus": self.corpus,
             "queries": self.queries,
             "index": self.index,
@@ -105,6 +106,13 @@ class EvalReport:
             "answers": self.answers.to_dict() if self.answers is not None else None,
             "seconds": round(self.seconds, 2),
         }
+
+
+def default_method() -> str:
+    """The retrieval method the bot's answers use (`AnswerPolicy().method`), named in every `--json` report."""
+    from .answer import AnswerPolicy
+
+    return AnswerPolicy().method
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -177,16 +185,23 @@ def eval_index_root(settings: Settings, fingerprint: str) -> Path | None:
 
 
 @contextmanager
-def prepared_index(settings: Settings, corpus: Path, *, progress: bool = False) -> Iterator[tuple[Settings, Any]]:
-    """Settings pointing at an up-to-date index of `corpus`, built as `bot index` builds one, and the
-    build stats. Without a cache directory the index lives in a temporary folder for the run only."""
+def prepared_index(
+    settings: Settings, corpus: Path | list[Path], *, progress: bool = False
+) -> Iterator[tuple[Settings, Any]]:
+    """Settings pointing at an up-to-date index of `corpus` (or of several corpora indexed together, as
+    `bot index --corpus A --corpus B` does), built as `bot index` builds one, and the build stats. Without
+    a cache directory the index lives in a temporary folder for the run only."""
     from .build import BuildError, corpus_fingerprint, doc_hash
     from .cli import do_index
     from .ingest import load_corpus
 
-    report = load_corpus(corpus)
+    corpora = list(corpus) if isinstance(corpus, list) else [corpus]
+    if not corpora:
+        raise EvalError("no corpus given")
+    report = load_corpus(corpora if len(corpora) > 1 else corpora[0])  # as `do_index` loads them
     if not report.documents:
-        raise BuildError(f"no readable documents in {corpus} ({len(report.problems)} problems)")
+        where = ", ".join(str(c) for c in corpora)
+        raise BuildError(f"no readable documents in {where} ({len(report.problems)} problems)")
     fingerprint = corpus_fingerprint({d.id: doc_hash(d) for d in report.documents})
     del report
     root = eval_index_root(settings, fingerprint)
@@ -195,7 +210,7 @@ def prepared_index(settings: Settings, corpus: Path, *, progress: bool = False) 
         tmp = Path(tempfile.mkdtemp(prefix="bot-eval-"))
         root = tmp / "index"
     try:
-        eval_settings = settings.model_copy(update={"corpus": corpus, "index": root})
+        eval_settings = settings.model_copy(update={"corpus": corpora[0], "extra_corpora": corpora[1:], "index": root})
         stats = do_index(eval_settings, progress=progress)  # exactly what `bot index` runs
         yield eval_settings, stats
     finally:

@@ -18,18 +18,19 @@ import json
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .documents import Chunk, Document, Section, Span
+from .documents import Chunk, Document, Part, Section, Span
 from .lexical import Lexical
+from .query import entity_names
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: document outline (parts) and metadata, chunk section code and page
 MANIFEST = "manifest.json"
 FILES = ("vectors.faiss", "chunks.sqlite")
 
@@ -87,6 +88,23 @@ def _sentences_json(spans: list[Span]) -> str:
     return json.dumps([[s.start, s.end] for s in spans])
 
 
+def parts_json(parts: list[Part]) -> str:
+    return json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in parts], ensure_ascii=False)
+
+
+def parts_from_json(raw: str) -> list[Part]:
+    return [Part(a, b, tuple(path), code, page) for a, b, path, code, page in json.loads(raw)]
+
+
+CHUNK_COLUMNS = 'row, doc_id, start, "end", kind, heading, hash, text, sentences, code, page'
+
+
+def chunk_from_row(r: tuple[Any, ...]) -> Chunk:
+    row, doc_id, start, end, kind, heading, h, text, sents, code, page = r
+    return Chunk(row, doc_id, start, end, text, kind, heading, [Span(a, b) for a, b in json.loads(sents)], h,
+                 code, page)  # fmt: skip
+
+
 def write_chunk_store(
     path: Path,
     docs: list[Document],
@@ -103,27 +121,30 @@ def write_chunk_store(
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
             CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, kind TEXT NOT NULL, url TEXT,
-                date TEXT, source TEXT, text TEXT NOT NULL, sections TEXT NOT NULL, hash TEXT NOT NULL);
+                date TEXT, source TEXT, text TEXT NOT NULL, sections TEXT NOT NULL, hash TEXT NOT NULL,
+                parts TEXT NOT NULL, meta TEXT NOT NULL);
             CREATE TABLE chunks (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
                 "end" INTEGER NOT NULL, kind TEXT NOT NULL, heading TEXT NOT NULL, hash TEXT NOT NULL,
-                text TEXT NOT NULL, sentences TEXT NOT NULL);
+                text TEXT NOT NULL, sentences TEXT NOT NULL, code TEXT, page INTEGER);
             """
         )
         db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (d.id, d.title, d.kind, d.url, d.date, d.source, d.text,
-                 json.dumps([[s.start, s.end, s.kind] for s in d.sections]), doc_hashes[d.id])
+                 json.dumps([[s.start, s.end, s.kind] for s in d.sections]), doc_hashes[d.id],
+                 parts_json(d.parts), json.dumps(d.meta, ensure_ascii=False, sort_keys=True, default=str))
                 for d in docs
             ),
         )  # fmt: skip
         db.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences))
+                (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences),
+                 c.code, c.page)
                 for c in chunks
             ),
-        )
+        )  # fmt: skip
         db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
         if tokens is not None:
             db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, tokens TEXT NOT NULL)")
@@ -134,6 +155,17 @@ def write_chunk_store(
         db.commit()
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    id: str
+    title: str
+    kind: str
+    url: str | None
+    date: str | None
+    meta: dict[str, Any]
+    length: int = 0  # characters of text
 
 
 @dataclass
@@ -149,6 +181,18 @@ class Index:
     kind_names: list[str]
     doc_of_row: np.ndarray  # document number per chunk row
     doc_ids: list[str]
+    codes: np.ndarray | None = None  # section-code number per chunk row (index into code_names; -1: none)
+    code_names: list[str] = field(default_factory=list)
+    entity_lexicon: dict[str, set[int]] = field(default_factory=dict)  # name -> document numbers about it
+    doc_kinds: list[str] = field(default_factory=list)  # kind per document number
+    _info: dict[str, DocInfo] = field(default_factory=dict, repr=False)
+
+    def code_mask(self, codes: frozenset[str] | set[str]) -> np.ndarray | None:
+        """True for chunk rows in a section with one of `codes` (None when no row has a code)."""
+        if self.codes is None or not codes:
+            return None
+        wanted = [i for i, c in enumerate(self.code_names) if c in codes]
+        return np.isin(self.codes, wanted) if wanted else np.zeros(len(self.codes), dtype=bool)
 
     @property
     def size(self) -> int:
@@ -169,29 +213,40 @@ class Index:
             return {}
         marks = ",".join("?" * len(rows))
         cur = self.db.execute(
-            f'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks '
-            f"WHERE row IN ({marks})",
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE row IN ({marks})",
             [int(r) for r in rows],
         )
-        out = {}
-        for row, doc_id, start, end, kind, heading, h, text, sents in cur:
-            spans = [Span(a, b) for a, b in json.loads(sents)]
-            out[row] = Chunk(row, doc_id, start, end, text, kind, heading, spans, h)
-        return out
+        return {r[0]: chunk_from_row(r) for r in cur}
 
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
-            "SELECT id, title, kind, url, date, source, text, sections FROM documents WHERE id = ?", (doc_id,)
+            "SELECT id, title, kind, url, date, source, text, sections, parts, meta FROM documents WHERE id = ?",
+            (doc_id,),
         ).fetchone()
         if row is None:
             return None
         sections = [Section(a, b, k) for a, b, k in json.loads(row[7])]
-        return Document(row[0], row[1], row[6], row[2], row[3], row[4], row[5], sections, bool(sections))
+        return Document(row[0], row[1], row[6], row[2], row[3], row[4], row[5], sections, bool(sections),
+                        parts_from_json(row[8]), json.loads(row[9]))  # fmt: skip
 
     def titles(self, doc_ids: list[str]) -> dict[str, tuple[str, str, str | None]]:
         marks = ",".join("?" * len(doc_ids))
         cur = self.db.execute(f"SELECT id, title, kind, url FROM documents WHERE id IN ({marks})", doc_ids)
         return {r[0]: (r[1], r[2], r[3]) for r in cur}
+
+    def doc_info(self, doc_ids: list[str]) -> dict[str, DocInfo]:
+        """Title, kind, url, date and metadata of documents (what references and answer filters need)."""
+        if not doc_ids:
+            return {}
+        missing = [d for d in doc_ids if d not in self._info]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            cur = self.db.execute(
+                f"SELECT id, title, kind, url, date, meta, length(text) FROM documents WHERE id IN ({marks})", missing
+            )
+            for doc_id, title, kind, url, date, meta, length in cur:
+                self._info[doc_id] = DocInfo(doc_id, title, kind, url, date, json.loads(meta), length)
+        return {d: self._info[d] for d in doc_ids if d in self._info}
 
     def close(self) -> None:
         self.db.close()
@@ -223,7 +278,8 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         vectors = faiss.read_index(str(build / "vectors.faiss"))
         lexical = Lexical.load(build / "bm25")
         db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-        rows = db.execute("SELECT row, doc_id, kind FROM chunks ORDER BY row").fetchall()
+        rows = db.execute("SELECT row, doc_id, kind, code FROM chunks ORDER BY row").fetchall()
+        doc_rows = db.execute("SELECT id, kind, meta FROM documents WHERE meta != '{}'").fetchall()
     except Exception as exc:
         raise IndexCorrupt(f"index at {build} cannot be read ({exc}): rebuild with `bot index`") from None
     if vectors.d != manifest.get("dimension") or vectors.ntotal != len(rows) or lexical.size != len(rows):
@@ -234,6 +290,21 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
     kind_names = sorted({r[2] for r in rows})
     doc_ids = list(dict.fromkeys(r[1] for r in rows))
     doc_no = {d: i for i, d in enumerate(doc_ids)}
+    code_names = sorted({r[3] for r in rows if r[3]})
+    code_no = {c: i for i, c in enumerate(code_names)}
+    lexicon: dict[str, set[int]] = {}
+    for doc_id, _kind, meta in doc_rows:
+        if doc_id not in doc_no:
+            continue
+        try:
+            names = entity_names(json.loads(meta))
+        except ValueError:
+            names = []
+        for name in names:
+            lexicon.setdefault(name, set()).add(doc_no[doc_id])
+    kind_of_doc: dict[str, str] = {}
+    for r in rows:
+        kind_of_doc.setdefault(r[1], r[2])
     return Index(
         path=build,
         manifest=manifest,
@@ -244,6 +315,10 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         kind_names=kind_names,
         doc_of_row=np.array([doc_no[r[1]] for r in rows], dtype=np.int64),
         doc_ids=doc_ids,
+        codes=np.array([code_no.get(r[3], -1) if r[3] else -1 for r in rows], dtype=np.int16) if code_names else None,
+        code_names=code_names,
+        entity_lexicon=lexicon,
+        doc_kinds=[kind_of_doc[d] for d in doc_ids],
     )
 
 
@@ -288,12 +363,10 @@ def previous_chunks(build: Path | None) -> Reusable:
         try:
             doc_hash = dict(db.execute("SELECT id, hash FROM documents"))
             by_doc: dict[str, tuple[str, list[Chunk]]] = {}
-            for row, doc_id, start, end, kind, heading, h, text, sents in db.execute(
-                'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks ORDER BY row'
-            ):
-                spans = [Span(a, b) for a, b in json.loads(sents)]
-                entry = by_doc.setdefault(doc_id, (doc_hash[doc_id], []))
-                entry[1].append(Chunk(row, doc_id, start, end, text, kind, heading, spans, h))
+            for r in db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY row"):
+                chunk = chunk_from_row(r)
+                entry = by_doc.setdefault(chunk.doc_id, (doc_hash[chunk.doc_id], []))
+                entry[1].append(chunk)
             has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
             tokens = dict(db.execute("SELECT hash, tokens FROM tokens")) if has_tokens else {}
         finally:

@@ -20,6 +20,12 @@ class BulletModel(BaseModel):
     doc_id: str
     start: int
     end: int
+    section: str | None = Field(
+        None,
+        description="Where in its source the quote comes from (the section path or page), e.g. "
+        "`Boxed Warning › WARNING: SERIOUS INFECTIONS AND MALIGNANCY`, `CONCLUSIONS`, `Recommendations, p. 16`; "
+        "null when the source has no known structure.",
+    )
 
 
 class SectionModel(BaseModel):
@@ -34,6 +40,17 @@ class ReferenceModel(BaseModel):
     title: str
     kind: str
     url: str | None
+    source: str | None = Field(
+        None, description="What the document is: `FDA label`, `PubMed`, `PMC`, `PDF`…; null for plain text."
+    )
+    date: str | None = Field(
+        None, description="The document's date as its source gives it: `2013-09-30` (label), `2018` (year)."
+    )
+    locator: str | None = Field(
+        None,
+        description="The parts of the document the answer quotes: `Boxed Warning`, "
+        "`Dosage and Administration; Boxed Warning`, `CONCLUSIONS`, `pp. 16, 17`.",
+    )
 
 
 class AnswerModel(BaseModel):

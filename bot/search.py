@@ -23,6 +23,8 @@ DOC_LEXICAL_WEIGHT = 0.3
 # it looks closer to any question naming the topic than it is; it loses up to SHORT_CHUNK_PENALTY.
 SHORT_CHUNK_CHARS = 400
 SHORT_CHUNK_PENALTY = 0.15
+# A chunk in a section the question asks about (a dose question and Dosage and Administration) gains this.
+SECTION_BOOST = 0.2
 
 
 @dataclass
@@ -100,9 +102,17 @@ class Searcher:
         return rows[0][keep].astype(np.int64), scores[0][keep]
 
     def candidates(
-        self, question: str, *, kinds: list[str] | None = None, qvec: np.ndarray | None = None
+        self,
+        question: str,
+        *,
+        kinds: list[str] | None = None,
+        qvec: np.ndarray | None = None,
+        allow: np.ndarray | None = None,
     ) -> Candidates:
+        """Candidates from both retrievers, among rows of `kinds` (and where `allow` is true, when given)."""
         mask = self.index.kind_mask(kinds)
+        if allow is not None:
+            mask = allow if mask is None else (mask & allow)
         qvec = self.embed(question) if qvec is None else qvec
         d_rows, d_scores = self.dense(qvec, self.k, mask)
         b_rows, b_scores = self.index.lexical.search(question, self.k, mask=mask)
@@ -136,8 +146,11 @@ class Searcher:
             return self.dense(self.embed(question), self.k, self.index.kind_mask(kinds))
         return self.rank(self.candidates(question, kinds=kinds), method)
 
-    def rank(self, cands: Candidates, method: str = "final") -> tuple[np.ndarray, np.ndarray]:
-        """Rows and fused scores, best first, for one retrieval method."""
+    def rank(
+        self, cands: Candidates, method: str = "final", *, prefer: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and fused scores, best first, for one retrieval method. With `prefer` (a boolean per index
+        row: the sections the question asks about), "final" adds SECTION_BOOST to those rows."""
         if method == "dense":
             score = np.where(np.isfinite(cands.dense_rank), cands.dense, -np.inf)
         elif method == "bm25":
@@ -150,6 +163,8 @@ class Searcher:
             lex = lexical / top if top > 0 else lexical
             penalty = self.short_penalty[cands.rows] if len(self.short_penalty) else 0.0
             score = cands.dense - penalty + DOC_LEXICAL_WEIGHT * lex
+            if prefer is not None:
+                score = score + SECTION_BOOST * prefer[cands.rows]
         else:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         order = np.argsort(-score, kind="stable")

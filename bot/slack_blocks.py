@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from .documents import Answer, Bullet, Reference
+from .render import label, reference_details
 
 MAX_BLOCKS = 50  # blocks in one message
 MAX_SECTION_TEXT = 3000  # characters in a section's (or a context element's) text
 MAX_HEADER_TEXT = 150  # characters in a header block
 MAX_FALLBACK_TEXT = 3000  # our own cap on the notification text
+MAX_LABEL_TEXT = 300  # our own cap on a quote's section label and a reference's details (before escaping)
 ELLIPSIS = "…"
 
 FEEDBACK_BLOCK_ID = "bot_feedback"
@@ -143,14 +145,17 @@ def _layout(
 
 
 def _quote_text(bullet: Bullet, links: Links) -> tuple[str, bool]:
-    """`>quote [1]` with the citation linking to the quoted span in the source viewer."""
+    """`>quote [1]` with the citation linking to the quoted span in the source viewer, and under it the
+    quote's place in its source in italics (`_Boxed Warning › …_`) when it has one."""
     cites = " ".join(link(links.source(bullet.doc_id, bullet.start, bullet.end), f"[{n}]") for n in bullet.citations)
-    room = MAX_SECTION_TEXT - len(cites) - 2
+    where = label(bullet.section)
+    after = f"\n_{escape(clip(where, MAX_LABEL_TEXT))}_" if where else ""
+    room = MAX_SECTION_TEXT - len(cites) - 2 - len(after)
     quote_ = bullet.quote
     clipped = _quoted_len(quote_) > room
     if clipped:
         quote_ = _fit(quote_, room - len(ELLIPSIS), _quoted_len).rstrip() + ELLIPSIS
-    return ">" + escape(quote_).replace("\n", "\n>") + " " + cites, clipped
+    return ">" + escape(quote_).replace("\n", "\n>") + " " + cites + after, clipped
 
 
 def _quoted_len(text: str) -> int:
@@ -167,7 +172,11 @@ def _fit(text: str, room: int, cost: Callable[[str], int]) -> str:
 
 
 def _reference_text(ref: Reference, links: Links) -> str:
-    tail = f" · {escape(ref.kind.replace('_', ' '))}"
+    """`*[1]* title — FDA label, Boxed Warning, 2013-09-30 · drug label · original`: the title links to the
+    source viewer; the details (source, locator, date) show when the reference has them."""
+    details = reference_details(ref)
+    tail = f" — {escape(clip(details, MAX_LABEL_TEXT))}" if details else ""
+    tail += f" · {escape(ref.kind.replace('_', ' '))}"
     if ref.url:
         tail += " · " + link(ref.url, "original")
     head = f"*[{ref.n}]* "

@@ -24,13 +24,17 @@ def test_ask_returns_the_contract(client: TestClient) -> None:
     body = r.json()
     assert body["answered"] is True and body["question"] == SEED_QUESTION
     assert [s["heading"] for s in body["sections"]][0] == "From the Guidelines"
-    assert body["references"][0] == {
+    ref = body["references"][0]
+    assert {k: ref[k] for k in ("n", "doc_id", "title", "kind", "url")} == {
         "n": 1,
         "doc_id": "calcinosis-cutis-dermatomyositis",
         "title": "Calcinosis cutis in dermatomyositis: treatment evidence summary",
         "kind": "guideline",
         "url": None,
     }
+    assert set(ref) == {"n", "doc_id", "title", "kind", "url", "source", "date", "locator"}
+    bullet = body["sections"][0]["bullets"][0]
+    assert set(bullet) == {"quote", "citations", "doc_id", "start", "end", "section"}
     assert isinstance(body["took_ms"], float)
 
 

@@ -44,7 +44,8 @@ def test_ask_json_and_text(built: Settings) -> None:
     assert answer["answered"] is True
     assert set(answer) >= {"question", "answered", "sections", "references", "took_ms"}
     bullet = answer["sections"][0]["bullets"][0]
-    assert set(bullet) == {"quote", "citations", "doc_id", "start", "end"}
+    assert set(bullet) >= {"quote", "citations", "doc_id", "start", "end", "section"}
+    assert set(answer["references"][0]) >= {"n", "doc_id", "title", "kind", "url", "source", "date", "locator"}
 
     text = run("ask", SEED_QUESTION, "--index", str(built.index), "--kind", "research")
     assert text.returncode == 0

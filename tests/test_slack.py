@@ -175,7 +175,7 @@ def check_answer_blocks(blocks: list[dict[str, Any]], engine: Engine, question: 
     quotes = [t for t in texts if t.startswith(">")]
     assert quotes
     for text in quotes:
-        m = re.fullmatch(r">(.*?) ((?:<[^|>]+\|\[\d+\]> ?)+)", text, re.S)
+        m = re.fullmatch(r">(.*?) ((?:<[^|>]+\|\[\d+\]> ?)+)(?:\n_([^\n]+)_)?", text, re.S)  # quote [n] _section_
         assert m, text
         quote = html.unescape(m.group(1).replace("\n>", "\n"))
         for url, _n in re.findall(r"<([^|>]+)\|\[(\d+)\]>", m.group(2)):

