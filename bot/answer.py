@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
-from .index import DocInfo, Index
+from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import Query, analyse, english_words
+from .query import Query, analyse
 from .search import Candidates, Searcher
 from .sections import section_name
 
@@ -37,17 +37,27 @@ DECLINE_MESSAGE = (
 MIN_QUOTE_CHARS = 25
 MIN_ITEM_CHARS = 10  # a whole list item of a structured source ("Nursing mothers") may be this short
 MAX_QUOTE_CHARS = 420
-# Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`,
-# or, above FULL_MATCH_MIN_COSINE, when one of the top chunks (with its title and section) holds every
-# word of the question (FULL_MATCH_COVERAGE of their idf weight; a word the index has never seen weighs most).
+# Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`, or,
+# above FULL_MATCH_MIN_COSINE, on lexical evidence: one of the top chunks (with its title and section) holds
+# every word of a question of at least FULL_MATCH_MIN_TERMS terms (FULL_MATCH_COVERAGE of their idf weight;
+# a word the index has never seen weighs most; two terms are enough when one names a labelled drug), or
+# BROAD_MATCH_COVERAGE of a long question's words (at least BROAD_MATCH_MIN_TERMS terms: a claim or a
+# detailed question). Shorter questions need the cosine.
 FULL_MATCH_MIN_COSINE = 0.30
 FULL_MATCH_COVERAGE = 0.99
+FULL_MATCH_MIN_TERMS = 4
+FULL_MATCH_MIN_TERMS_NAMED = 2  # when the question names a drug or product the index has a label for
+BROAD_MATCH_COVERAGE = 0.6
+BROAD_MATCH_MIN_TERMS = 6
 MAX_QUOTES_PER_CHUNK = 3
 DUPLICATE_JACCARD = 0.7
 # A quote must score at least this share of the best quote's score (weak filler is left out).
 RELATIVE_FLOOR = 0.45
-# A quote in a section the question asks about gains this share of its score.
+# A quote in a section the question asks about gains this share of its score; the section's own text or
+# Highlights (its summary) gain OVERVIEW_BONUS more, as do a paper's findings.
 SECTION_QUOTE_BONUS = 0.25
+OVERVIEW_BONUS = 0.1
+FINDINGS = {"RESULTS", "CONCLUSIONS", "CONCLUSION", "FINDINGS", "INTERPRETATION", "MAIN RESULTS"}
 SHORT_ITEM_CHARS = 100
 # A source this long (a guideline, a label) answers only where its title or section names the topic, or
 # the quote itself does: a passage of the CDC opioid guideline that never names migraine is no answer to
@@ -59,12 +69,20 @@ HIGHLIGHTS = "Highlights"
 HIGHLIGHTS_BONUS = 0.05
 WORD_RE = re.compile(r"\w+")
 CUE_BONUS = 0.15
-AMOUNT = r"\b\d+(?:\.\d+)?\s?(?:mg|mcg|µg|g|mL|ml|units?|IU|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+AMOUNT = (
+    r"\b\d+(?:\.\d+)?\s?"
+    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+)
 CUES = {
     "dose": re.compile(AMOUNT, re.I),
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
     "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
 }
+FREQUENCY_RE = re.compile(
+    r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"
+    r"|\bdaily\b|\bevery other week\b|\bas needed\b",
+    re.I,
+)
 USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
 USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
 # Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]",
@@ -96,7 +114,7 @@ def _title_like(sentence: str) -> bool:
 class AnswerPolicy:
     top_k: int = 8
     max_bullets: int = 6
-    max_bullets_per_section: int = 4
+    max_bullets_per_section: int = 5
     min_score: float = 0.56
     method: str = "final"
 
@@ -181,6 +199,8 @@ def cue_bonus(query: Query, quote: str) -> float:
             bonus += CUE_BONUS
     if query.words & USUAL_WORDS and USUAL_RE.search(quote):
         bonus += CUE_BONUS
+    if "often" in query.words and FREQUENCY_RE.search(quote):
+        bonus += CUE_BONUS
     return bonus
 
 
@@ -250,6 +270,15 @@ def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
     return ~np.isin(index.doc_of_row, labels)
 
 
+def _rarest_in(query: Query, searcher: Searcher, doc_no: int) -> str:
+    """The question's rarest topic word (in the index) that a document holds; "" when it holds none."""
+    lexical = searcher.doc_lexical
+    if lexical is None:
+        return ""
+    held = [t for t in query.topic if doc_no in set(lexical.rows_with(t).tolist())]
+    return max(held, key=lambda t: query.terms.get(t, 0.0)) if held else ""
+
+
 def _names_entity(text: str, entities: tuple[str, ...]) -> bool:
     low = " " + " ".join(TOKEN_RE.findall(text.lower())) + " "
     return any(f" {e} " in low for e in entities)
@@ -282,7 +311,7 @@ def build_answer(
     rows, scores = rows[: policy.top_k], scores[: policy.top_k]
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
-    if confidence < policy.min_score and word_coverage(query, list(chunks.values()), index) < FULL_MATCH_COVERAGE:
+    if confidence < policy.min_score and not lexical_evidence(query, confidence, list(chunks.values()), index):
         return decline(question)
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
@@ -305,6 +334,10 @@ def build_answer(
                 continue
         asked_for = chunk.code is not None and chunk.code in query.codes
         bonus = SECTION_QUOTE_BONUS if asked_for else 0.0
+        if asked_for and (PATH_SEP not in chunk.heading or chunk.heading.endswith(HIGHLIGHTS)):
+            bonus += OVERVIEW_BONUS  # the section's own list or Highlights before its subsections' details
+        elif chunk.heading.split(PATH_SEP)[-1].strip().upper() in FINDINGS:
+            bonus += OVERVIEW_BONUS  # a paper's results and conclusions before its background
         title = set(tokenize(doc.title)) if doc else set()
         section = set(tokenize(chunk.heading + " " + (section_name(chunk.code) or "")))
         context = title | section
@@ -315,8 +348,15 @@ def build_answer(
         # a long source answers where its title or section names the topic, or the quote itself does
         need_topic = doc is not None and doc.length > LONG_DOCUMENT_CHARS and bool(query.topic & set(query.terms))
         need_topic = need_topic and not (query.topic & context)
+        # a label answers a question that names none of the labelled drugs only where the quote names the
+        # question's most specific word the label holds: the haloperidol label mentions lithium, its doses
+        # are no answer to a lithium dose question
+        must = ""
+        if is_label and not query.entities and not (query.topic & title):
+            must = _rarest_in(query, searcher, int(index.doc_of_row[row]))
         local: list[_Candidate] = []
-        for sa, sb in merge_short_items(chunk.text, [(x.start - chunk.start, x.end - chunk.start) for x in chunk.sentences]):
+        spans = [(x.start - chunk.start, x.end - chunk.start) for x in chunk.sentences]
+        for sa, sb in merge_short_items(chunk.text, spans):
             whole_line = (sa == 0 or chunk.text[sa - 1] == "\n") and (sb == len(chunk.text) or chunk.text[sb] == "\n")
             min_chars = MIN_ITEM_CHARS if whole_line and structured else MIN_QUOTE_CHARS
             for a, b in quotable_spans(chunk.text, sa, sb, min_chars=min_chars):
@@ -326,7 +366,7 @@ def build_answer(
                 quote = chunk.text[a:b]
                 lead = lead_in(chunk.text, a)
                 own = set(tokenize(quote + " " + lead))
-                if need_topic and not (query.topic & own):
+                if (need_topic and not (query.topic & own)) or (must and must not in own):
                     continue
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
@@ -345,7 +385,7 @@ def build_answer(
     pool.sort(key=lambda c: -c.score)
 
     chosen = choose(pool, policy)
-    if not chosen or not _holds_rarest(query, chosen, info):
+    if not chosen:
         return decline(question)
 
     # Sections in the seed's order; within a section the quote that answers best comes first.
@@ -380,24 +420,6 @@ def build_answer(
         for doc_id, n in numbers.items()
     ]
     return Answer(question=question, answered=True, sections=sections, references=references)
-
-
-def _holds_rarest(query: Query, chosen: list[_Candidate], info: dict[str, DocInfo]) -> bool:
-    """Whether the answer speaks of the question's most specific name (its rarest topic word in the index
-    that is not an everyday English word: a drug, a disease, a gene) in a quoted passage or its source's
-    title. Quotes that all miss it answer a nearby question, not this one."""
-    common = english_words()
-    names = [w for w in query.words if w not in common and len(w) > 3 and not w.isdigit()]
-    stems = {t for w in names for t in tokenize(w)} & set(query.topic) & set(query.known)
-    if not stems:
-        return True
-    rarest = max(stems, key=lambda t: query.terms.get(t, 0.0))
-    for cand in chosen:
-        doc = info.get(cand.doc_id)
-        context = " ".join((cand.chunk.text, cand.lead, cand.chunk.heading, doc.title if doc else ""))
-        if rarest in set(tokenize(context)):
-            return True
-    return False
 
 
 def choose(pool: list[_Candidate], policy: AnswerPolicy) -> list[_Candidate]:
@@ -449,6 +471,18 @@ def answer_confidence(cands: Candidates) -> float:
     The best cosine similarity between the question and any candidate chunk.
     """
     return best_dense(cands)
+
+
+def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index: Index) -> bool:
+    """Whether the top chunks hold the question's words well enough to answer below `min_score`."""
+    if confidence < FULL_MATCH_MIN_COSINE:
+        return False
+    coverage = word_coverage(query, chunks, index)
+    n = len(query.terms)
+    full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
+    return (coverage >= FULL_MATCH_COVERAGE and n >= full_terms) or (
+        coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS
+    )
 
 
 def word_coverage(query: Query | str, chunks: list[Chunk], index: Index) -> float:

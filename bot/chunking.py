@@ -195,12 +195,7 @@ def chunk_document(doc: Document, *, size: int = 800, overlap: int = 1, first_id
             sents = [quote_span(doc.text, s) for s in sents]
         if not sents:
             continue
-        if (
-            groups
-            and groups[-1][0] == block.heading
-            and groups[-1][1] == block.kind
-            and groups[-1][2] == block.part
-        ):
+        if groups and groups[-1][0] == block.heading and groups[-1][1] == block.kind and groups[-1][2] == block.part:
             groups[-1][3].extend(sents)
         else:
             groups.append((block.heading, block.kind, block.part, list(sents)))

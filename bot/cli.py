@@ -136,8 +136,9 @@ def index_cmd(
     corpus: Annotated[
         list[Path] | None,
         typer.Option(
-            "--corpus", "-c", help="Corpus directory or file; repeat to index several together "
-            "[env: BOT_CORPUS; default: corpus]"
+            "--corpus",
+            "-c",
+            help="Corpus directory or file; repeat to index several together [env: BOT_CORPUS; default: corpus]",
         ),
     ] = None,
     index: IndexOpt = None,

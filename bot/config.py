@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
     top_k: int = Field(8, ge=1, description="Fused chunks considered when building an answer.")
     max_bullets: int = Field(6, ge=1, description="Maximum quotes in one answer.")
-    max_bullets_per_section: int = Field(4, ge=1, description="Maximum quotes under one heading.")
+    max_bullets_per_section: int = Field(5, ge=1, description="Maximum quotes under one heading.")
     min_score: float = Field(
         0.56,
         description="Abstention threshold on the best chunk's cosine similarity to the question (below it, "

@@ -91,6 +91,14 @@ class Lexical:
         top = top[scores[top] > 0]
         return top.astype(np.int64), scores[top].astype(np.float32)
 
+    def rows_with(self, token: str) -> np.ndarray:
+        """The rows whose text holds a stemmed token (empty when the token is unknown)."""
+        i = self.vocab.get(token)
+        if i is None:
+            return np.zeros(0, dtype=np.int64)
+        indptr = self.retriever.scores["indptr"]
+        return np.asarray(self.retriever.scores["indices"][indptr[i] : indptr[i + 1]], dtype=np.int64)
+
     def idf(self, token: str) -> float:
         """Inverse document frequency of a stemmed token (0 when unknown)."""
         if self._idf is None:

@@ -388,6 +388,7 @@ class EvidenceReport:
             "rationale_first": sum(c.first_lands for c in self.claims) / max(n, 1),
             "quote_precision": sum(c.landing for c in answered) / quotes if quotes else 0.0,
             "quotes_per_answer": quotes / len(answered) if answered else 0.0,
+            "quotes_per_claim": quotes / max(n, 1),  # a decline counts as 0 quotes
             "declined": (n - len(answered)) / max(n, 1),
             "gold_doc_quoted": sum(c.gold_doc_quoted for c in self.claims) / max(n, 1),
             "quotes": quotes,
@@ -580,6 +581,7 @@ def format_evidence(report: EvidenceReport) -> str:
         ("rationale_first", "claims whose first quote is on a rationale", f"{m['rationale_first']:.1%}"),
         ("quote_precision", "quotes on a rationale / all quotes", f"{m['quote_precision']:.1%}"),
         ("quotes_per_answer", "quotes per answer (answered claims)", f"{m['quotes_per_answer']:.2f}"),
+        ("quotes_per_claim", "quotes per claim (a decline counts 0)", f"{m['quotes_per_claim']:.2f}"),
         ("declined", "claims declined", f"{m['declined']:.1%}"),
         ("gold_doc_quoted", "claims quoting a gold abstract", f"{m['gold_doc_quoted']:.1%}"),
     ]

@@ -5,8 +5,10 @@ assembly share this object instead of re-reading the question.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -34,7 +36,11 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\bwarn|\bprecaution|\brisks?\b|\bcan \w+ cause\b|\bcause\b|\bsafe(ty)?\b|\breactivation\b",
         ("34066-1", "43685-7", "34071-1", "42232-9", "34084-4"),
     ),
-    "interaction": (r"\binteract|\btogether with\b|\bcombined with\b|\bco-?administ", ("34073-7",)),
+    "interaction": (
+        r"\binteract|\btogether with\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
+        r"|\b(while|when) (taking|using|on)\b|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
+        ("34073-7", "34070-3"),
+    ),
     "overdose": (r"\boverdos", ("34088-5",)),
     "indication": (
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
@@ -51,7 +57,9 @@ _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _cod
 SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "overdose": ("warning",),
             "adverse": ("warning",)}  # fmt: skip
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
-CHATTER = frozenset("say says said tell mean means please hi hello thanks thank know want wondering question".split())
+CHATTER = frozenset(
+    "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant".split()
+)
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
 QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how does do did can could should would will may might must is are
@@ -78,6 +86,10 @@ GENERIC = """dose doses dosage dosing warning warnings boxed box risk risks caus
     symptom symptoms help safe sign start starting stop long soon after before best way get""".split()
 
 
+FUZZY_MIN_CHARS = 6
+FUZZY_CUTOFF = 0.8
+
+
 @dataclass(frozen=True)
 class Query:
     text: str
@@ -92,7 +104,9 @@ class Query:
     @property
     def known(self) -> frozenset[str]:
         """The stemmed terms some source holds."""
-        return frozenset(t for t in self.terms if t in self._vocab) if self._vocab is not None else frozenset(self.terms)
+        if self._vocab is None:
+            return frozenset(self.terms)
+        return frozenset(t for t in self.terms if t in self._vocab)
 
     @property
     def topic(self) -> frozenset[str]:
@@ -123,10 +137,16 @@ def intents_of(question: str) -> tuple[str, ...]:
     return tuple(name for name in found if name not in dropped)
 
 
-def find_entities(question: str, lexicon: dict[str, object]) -> tuple[str, ...]:
+def find_entities(question: str, lexicon: Mapping[str, object]) -> tuple[str, ...]:
     """Names of the lexicon (lower-case words or phrases) that the question contains as whole words."""
-    low = " " + " ".join(TOKEN_RE.findall(question.lower())) + " "
+    words = TOKEN_RE.findall(question.lower())
+    low = " " + " ".join(words) + " "
     found = [name for name in lexicon if f" {name} " in low]
+    singles = [name for name in lexicon if " " not in name]
+    for word in words:  # a misspelt name ("lipiter", "viagara") names the drug too
+        if len(word) >= FUZZY_MIN_CHARS and word not in lexicon and not word.isdigit():
+            found += difflib.get_close_matches(word, singles, n=1, cutoff=FUZZY_CUTOFF)
+    found = list(dict.fromkeys(found))
     # keep the longest names: "atorvastatin calcium" and "atorvastatin" both found -> both kept (same docs)
     return tuple(sorted(found, key=lambda n: (-len(n), n)))
 
@@ -135,10 +155,46 @@ def _near_known(stem: str, vocab: dict[str, int]) -> bool:
     """A misspelling of a word the index knows (one edit away, same first letter)."""
     if len(stem) < 5:
         return False
-    import difflib
-
     pool = [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 1]
     return bool(difflib.get_close_matches(stem, pool, n=1, cutoff=0.85))
+
+
+PREFIXES = (
+    "un",
+    "non",
+    "re",
+    "pre",
+    "anti",
+    "de",
+    "dis",
+    "in",
+    "over",
+    "under",
+    "co",
+    "sub",
+    "super",
+    "hyper",
+    "hypo",
+    "multi",
+    "inter",
+    "intra",
+    "post",
+    "mis",
+    "semi",
+    "counter",
+    "trans",
+)
+
+
+def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> str:
+    """A stem the index does not know, replaced by the known one it misspells ("pregnent" -> "pregnant",
+    "lipit" -> "lipitor" when the question names LIPITOR by a misspelling); else itself."""
+    if stem in vocab or len(stem) < 5:
+        return stem
+    named = [t for e in entities for t in tokenize(e) if t in vocab]
+    pool = named + [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 2]
+    match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)
+    return match[0] if match else stem
 
 
 def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
@@ -153,12 +209,16 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
     common = english_words()
     out = []
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
-        if len(word) < 4 or word.isdigit() or word in QUESTION_WORDS or word in common:
+        if len(word) < 4 or any(ch.isdigit() for ch in word) or word in QUESTION_WORDS or word in common:
             continue
+        if any(word.startswith(p) and word[len(p) :] in common for p in PREFIXES):
+            continue  # "unassociated": a prefix on an everyday word
         stems = tokenize(word)
         if not stems or any(s in vocab for s in stems):
             continue
-        if word in index.entity_lexicon or any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
+        if word in index.entity_lexicon or find_entities(word, index.entity_lexicon):
+            continue
+        if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
             continue
         if word.rstrip("s") in common or (word.endswith("es") and word[:-2] in common):
             continue
@@ -171,13 +231,15 @@ def analyse(question: str, index: Index) -> Query:
     lexical = index.lexical
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     words = [w for w in TOKEN_RE.findall(question.lower()) if w not in CHATTER and w not in MANNER]
-    terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(tokenize(" ".join(words)))}
+    entities = find_entities(question, index.entity_lexicon)
+    stems = [corrected(t, lexical.vocab, entities) for t in dict.fromkeys(tokenize(" ".join(words)))]
+    terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(stems)}
     intents = intents_of(question)
     codes = frozenset(c for name in intents for c in INTENTS[name][1])
     return Query(
         text=question,
         terms=terms,
-        entities=find_entities(question, index.entity_lexicon),
+        entities=entities,
         intents=intents,
         codes=codes,
         unknown=unknown_key_terms(question, index),

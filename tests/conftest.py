@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from bot.config import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "corpus" / "calcinosis-cutis-dermatomyositis.md"
+SEED = Path(__file__).resolve().parent / "data" / "seed" / "calcinosis-cutis-dermatomyositis.md"
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
 SHARED = ROOT.parent / "shared" / "data"
 SEED_QUESTION = "How is calcinosis cutis treated in dermatomyositis?"

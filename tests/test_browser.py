@@ -1,7 +1,10 @@
 """End to end in a real browser: Debian's chromium driven by Playwright against a real `bot serve` on a free
-loopback port, serving a real index (MiniLM, FAISS, BM25) of the tiny corpus.
+loopback port, serving a real index (MiniLM, FAISS, BM25) of the tiny corpus, and one of the default corpus
+(`corpus/`: FDA labels, the CDC opioid guideline, PubMed, NIH pages).
 
-Screenshots go to test-artifacts/ (git-ignored): the answer, the source viewer, the decline, phone width.
+Screenshots go to test-artifacts/ (git-ignored): the answer, the source viewer, the decline, phone width, and
+a default-corpus answer quoting several kinds of source. `BOT_UPDATE_DOCS_SCREENSHOT=1` also writes that one
+to docs/img/chat-answer.png, the README's picture of the chat.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,8 @@ import pytest
 
 from bot.config import Settings
 from tests.conftest import OFF_TOPIC_QUESTION, ROOT, SEED_QUESTION
+from tests.test_default_corpus import HUMIRA_QUESTION, MULTI_KIND, OPIOID_QUESTION
+from tests.test_default_corpus import default_corpus as default_corpus  # noqa: F401  (the session's build)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,22 +56,21 @@ def bot_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "bot.cli"]
 
 
-@pytest.fixture(scope="module")
-def server(built: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`bot serve` in a subprocess on the session's real index; yields its base URL once /healthz is ready."""
-    tmp = tmp_path_factory.mktemp("serve")
+@contextmanager
+def serving(settings: Settings, tmp: Path) -> Iterator[str]:
+    """`bot serve` in a subprocess on `settings.index`; yields its base URL once /healthz is ready."""
     port = free_port()
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "BOT_DATA_DIR": str(tmp / "data"),
-        "BOT_CACHE_DIR": str(built.cache_dir),
+        "BOT_CACHE_DIR": str(settings.cache_dir),
         "BOT_RATE_LIMIT_PER_MINUTE": "0",
         "BOT_LOG_LEVEL": "WARNING",
     }
     log = (tmp / "serve.log").open("wb")
-    cmd = [*bot_command(), "--quiet", "serve", "--index", str(built.index), "--no-build", "--port", str(port)]
+    cmd = [*bot_command(), "--quiet", "serve", "--index", str(settings.index), "--no-build", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +95,20 @@ def server(built: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(built: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`bot serve` on the session's real index of the tiny corpus."""
+    with serving(built, tmp_path_factory.mktemp("serve")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def default_server(default_corpus: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`bot serve` on the session's real index of the default corpus (`corpus/`)."""
+    with serving(default_corpus, tmp_path_factory.mktemp("serve-default")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -254,4 +274,68 @@ def test_without_javascript_the_form_still_answers(server: str, browser: Any) ->
     expect(page.locator("h1")).to_have_text("Thank you")
     last = json.loads(httpx.get(server + "/api/feedback").text.splitlines()[-1])
     assert last["rating"] == -1 and last["question"] == SEED_QUESTION
+    context.close()
+
+
+DOCS_SCREENSHOT = ROOT / "docs" / "img" / "chat-answer.png"
+
+
+def ask_in_chat(page: Any, question: str, turn: int) -> Any:
+    """Type `question` into the chat, press Enter, and return the answer of conversation turn `turn`."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("Your question")
+    box.fill(question)
+    box.press("Enter")
+    answer = page.locator("#conversation .turn").nth(turn).locator("article.answer")
+    expect(answer).to_have_attribute("data-answered", "true")
+    return answer
+
+
+def test_default_corpus_label_and_guideline_answers_show_where_each_quote_is(default_server: str, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(default_server + "/")
+    expect(page.locator('#facts [data-fact="documents"]')).to_have_text("83")
+
+    answer = ask_in_chat(page, HUMIRA_QUESTION, 0)
+    expect(answer.locator("section h3").first).to_have_text("From the FDA Drug Label")
+    expect(answer.locator("section.kind-drug_label span.section").first).to_contain_text("Boxed Warning")
+    reference = answer.locator("section.references li").filter(has_text="HUMIRA")
+    expect(reference.locator(".ref-details")).to_contain_text("FDA label")
+    expect(reference.locator(".ref-details")).to_contain_text("Boxed Warning")
+    expect(reference.locator("a.external")).to_have_attribute("href", re.compile(r"^https://dailymed\.nlm\.nih\.gov/"))
+
+    answer = ask_in_chat(page, OPIOID_QUESTION, 1)
+    expect(answer.locator("section h3").first).to_have_text("From the Guidelines")
+    expect(answer.locator("section.kind-guideline")).to_contain_text("within 1–4 weeks")
+    expect(answer.locator("section.kind-guideline span.section").first).to_contain_text(re.compile(r"p\. \d+"))
+    cdc = answer.locator("section.references li").filter(has_text="CDC Clinical Practice Guideline")
+    expect(cdc.locator(".ref-details")).to_contain_text(re.compile(r"pp?\. \d+"))
+    snapshot(page, "chat-default-corpus.png")
+    assert errors == []
+    context.close()
+
+
+def test_default_corpus_answer_quoting_several_kinds(default_server: str, browser: Any) -> None:
+    """The README's screenshot: desktop width, one answer with references of different kinds, all of it shown."""
+    from playwright.sync_api import expect
+
+    question, headings = MULTI_KIND[0]
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(default_server + "/")
+    answer = ask_in_chat(page, question, 0)
+    expect(answer.locator("section h3")).to_have_text([*headings, "References"])
+    kinds = answer.locator("section.references li .kind").all_inner_texts()
+    assert len(set(kinds)) >= 2, kinds
+    page.get_by_label("Your question").blur()  # no focus ring in the picture
+    snapshot(page, "chat-answer-default.png")
+    if os.environ.get("BOT_UPDATE_DOCS_SCREENSHOT") == "1":
+        shutil.copyfile(ARTIFACTS / "chat-answer-default.png", DOCS_SCREENSHOT)
+    assert errors == []
     context.close()

@@ -256,7 +256,7 @@ def write_scifact(root: Path) -> Path:
     )
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t, "metadata": m}) + "\n"
                                                 for q, t, m in CLAIMS))  # fmt: skip
-    judged = [(q, d) for q, _, m in CLAIMS if q != "c6" for d in (m or {"d1": 0})]
+    judged = [(q, d) for q, _, m in CLAIMS if q != "c6" for d in (list(m) or ["d1"])]
     (root / "qrels" / "train.tsv").write_text(
         "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, d in judged)
     )
@@ -341,6 +341,7 @@ def test_evidence_numbers_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert m["rationale_first"] == pytest.approx(1 / 4)  # c1
     assert m["quote_precision"] == pytest.approx(2 / 5)  # 2 landing quotes of 5
     assert m["quotes_per_answer"] == pytest.approx(5 / 3)
+    assert m["quotes_per_claim"] == pytest.approx(5 / 4)
     assert m["declined"] == pytest.approx(1 / 4)
     assert m["gold_doc_quoted"] == pytest.approx(3 / 4)
     assert m["quote_fidelity"] == 1.0

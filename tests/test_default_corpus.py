@@ -1,0 +1,210 @@
+"""The real default corpus (`corpus/`, see corpus/SOURCES.md) indexed with the real model, and asked the
+questions a clinician would ask of it: each answer quotes the right source, under the right heading, with
+the section it comes from, and quotes no label furniture ("NOT FOR SALE", highlights boilerplate) or the
+label's own cross-references.
+
+The index is built once per session (`default_corpus`) from `corpus/` in place, with the normal vector cache
+(`~/.cache/bot`, or `BOT_CACHE_DIR`), so CI reuses the vectors of earlier runs. `tests/test_browser.py`
+imports the fixture to serve the same index.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.documents import Answer, Bullet, Reference
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+DOCUMENTS = 83
+KINDS = {"drug_label", "guideline", "research", "consumer_health"}
+
+HUMIRA_QUESTION = "What does the boxed warning for Humira say?"
+OPIOID_QUESTION = "How soon after starting opioids for chronic pain should a clinician reassess benefits and risks?"
+RESEARCH_QUESTION = "Is as-needed budesonide-formoterol effective in mild asthma?"
+DECLINE_QUESTION = "What is the recommended dose of lisinopril for hypertension?"
+HUMIRA_URL = "https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=608d4f0d-b19f-46d3-749a-7159aa5f933d"
+
+_BUILT: dict[Path, Settings] = {}  # one build per session even where another module imports the fixture
+
+
+@pytest.fixture(scope="session")
+def default_corpus(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of a real index of `corpus/` (read in place, not copied), built once per session."""
+    base = tmp_path_factory.getbasetemp()
+    if base not in _BUILT:
+        from bot.cli import do_index
+
+        tmp = tmp_path_factory.mktemp("default-corpus")
+        settings = Settings(corpus=ROOT / "corpus", index=tmp / "index", data_dir=tmp / "data")
+        t0 = time.perf_counter()
+        stats = do_index(settings, progress=False)
+        print(f"\ndefault corpus indexed in {time.perf_counter() - t0:.1f} s: {stats}")
+        _BUILT[base] = settings
+    return _BUILT[base]
+
+
+@pytest.fixture(scope="session")
+def default_engine(default_corpus: Settings) -> Any:
+    from bot.engine import Engine
+
+    return Engine.load(default_corpus)
+
+
+@pytest.fixture(scope="session")
+def ask(default_engine: Any) -> Callable[[str], Answer]:
+    cache: dict[str, Answer] = {}
+
+    def _ask(question: str) -> Answer:
+        if question not in cache:
+            cache[question] = default_engine.ask(question)
+        return cache[question]
+
+    return _ask
+
+
+def test_the_index_holds_every_document_of_every_kind(default_engine: Any) -> None:
+    info = default_engine.info()
+    assert info["documents"] == DOCUMENTS
+    assert set(info["kinds"]) == KINDS, info["kinds"]
+    assert all(n > 0 for n in info["kinds"].values()), info["kinds"]
+    assert len(default_engine.index.doc_ids) == DOCUMENTS
+    assert set(default_engine.index.doc_kinds) == KINDS
+
+
+def quote_of(answer: Answer, doc_id: str, needle: str) -> Bullet:
+    for bullet in answer.quotes():
+        if bullet.doc_id == doc_id and needle in bullet.quote:
+            return bullet
+    pytest.fail(f"no quote from {doc_id} containing {needle!r} in {[b.quote for b in answer.quotes()]}")
+
+
+def reference_of(answer: Answer, doc_id: str) -> Reference:
+    found = [r for r in answer.references if r.doc_id == doc_id]
+    assert found, [r.doc_id for r in answer.references]
+    return found[0]
+
+
+def check_humira(answer: Answer) -> None:
+    bullet = quote_of(answer, "labels/humira", "serious infection")
+    assert bullet.section and "boxed warning" in bullet.section.lower(), bullet.section
+    ref = reference_of(answer, "labels/humira")
+    assert ref.source == "FDA label"
+    assert ref.locator and "Boxed Warning" in ref.locator
+    assert ref.url == HUMIRA_URL
+
+
+def check_atorvastatin(answer: Answer) -> None:
+    bullet = quote_of(answer, "labels/lipitor-orig", "Active liver disease")
+    assert bullet.section and "contraindication" in bullet.section.lower(), bullet.section
+    labels = {b.doc_id for s in answer.sections if s.kind == "drug_label" for b in s.bullets}
+    assert labels == {"labels/lipitor-orig"}  # no other drug's label
+
+
+def check_sildenafil(answer: Answer) -> None:
+    bullet = quote_of(answer, "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "50 mg")
+    assert bullet.section and "dosage" in bullet.section.lower(), bullet.section
+    assert reference_of(answer, bullet.doc_id).title.startswith("VIAGRA")
+
+
+def check_opioids(answer: Answer) -> None:
+    bullet = quote_of(answer, "guidelines/cdc-2022-opioid-rr7103a1-H", "within 1–4 weeks")
+    assert bullet.section and re.search(r"\bp\. \d+", bullet.section), bullet.section
+    ref = reference_of(answer, bullet.doc_id)
+    assert ref.locator and re.search(r"\bpp?\. \d+", ref.locator), ref.locator
+    assert ref.title.startswith("CDC Clinical Practice Guideline for Prescribing Opioids")
+
+
+def check_research(answer: Answer) -> None:
+    bullet = quote_of(answer, "pubmed/29768149", "as-needed budesonide-formoterol provided superior")
+    assert bullet.section == "CONCLUSIONS"
+    ref = reference_of(answer, "pubmed/29768149")
+    assert ref.source == "PubMed" and ref.url == "https://pubmed.ncbi.nlm.nih.gov/29768149/"
+
+
+# question, the one heading its answer has, the check of its quotes and references
+ANSWERED: list[tuple[str, str, Callable[[Answer], None]]] = [
+    (HUMIRA_QUESTION, "From the FDA Drug Label", check_humira),
+    ("What are the contraindications to atorvastatin?", "From the FDA Drug Label", check_atorvastatin),
+    ("What is the usual dose of sildenafil?", "From the FDA Drug Label", check_sildenafil),
+    (OPIOID_QUESTION, "From the Guidelines", check_opioids),
+    (RESEARCH_QUESTION, "From the Research", check_research),
+]
+KIND_OF = {
+    "From the FDA Drug Label": "drug_label",
+    "From the Guidelines": "guideline",
+    "From the Research": "research",
+    "From Consumer Health": "consumer_health",
+}
+HEADING_OF = {kind: heading for heading, kind in KIND_OF.items()}
+# Questions whose answer quotes sources of more than one kind (each kind under its own heading).
+MULTI_KIND: list[tuple[str, list[str]]] = [
+    ("What causes muscle weakness?", ["From the FDA Drug Label", "From Consumer Health"]),
+    ("Can polymyositis be caused by a toxin?", ["From the Research", "From Consumer Health"]),
+]
+ALL_QUESTIONS = [q for q, _, _ in ANSWERED] + [q for q, _ in MULTI_KIND] + [DECLINE_QUESTION]
+
+
+def check_citations(answer: Answer, default_engine: Any) -> None:
+    """Every quote is its source's exact text, and cites that source, listed once, with the section's kind."""
+    refs = {r.n: r for r in answer.references}
+    assert len({r.doc_id for r in answer.references}) == len(answer.references)
+    for section in answer.sections:
+        assert section.heading == HEADING_OF[section.kind]
+        for bullet in section.bullets:
+            document = default_engine.index.document(bullet.doc_id)
+            assert document is not None and document.text[bullet.start : bullet.end] == bullet.quote
+            assert [refs[n].doc_id for n in bullet.citations] == [bullet.doc_id]
+            assert refs[bullet.citations[0]].kind == section.kind
+
+
+@pytest.mark.parametrize(("question", "heading", "check"), ANSWERED, ids=[q for q, _, _ in ANSWERED])
+def test_answers_quote_the_right_source_under_the_right_heading(
+    ask: Callable[[str], Answer], default_engine: Any, question: str, heading: str, check: Callable[[Answer], None]
+) -> None:
+    answer = ask(question)
+    assert answer.answered, answer.message
+    assert answer.sections[0].heading == heading, [s.heading for s in answer.sections]
+    check_citations(answer, default_engine)
+    check(answer)
+
+
+@pytest.mark.parametrize(("question", "headings"), MULTI_KIND, ids=[q for q, _ in MULTI_KIND])
+def test_some_answers_quote_several_kinds_with_distinct_references(
+    ask: Callable[[str], Answer], default_engine: Any, question: str, headings: list[str]
+) -> None:
+    answer = ask(question)
+    assert answer.answered, answer.message
+    assert [s.heading for s in answer.sections] == headings
+    assert {r.kind for r in answer.references} == {KIND_OF[h] for h in headings}
+    check_citations(answer, default_engine)
+
+
+def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answer]) -> None:
+    answer = ask(DECLINE_QUESTION)
+    assert not answer.answered
+    assert answer.sections == [] and answer.references == []
+    assert answer.message and "could not find" in answer.message
+
+
+CROSS_REFERENCE = re.compile(r"\(\d+(\.\d+)?(, ?\d+(\.\d+)?)*\)")
+SECTION_NUMBER = re.compile(r"^\d+(\.\d+)*\s")
+
+
+@pytest.mark.parametrize("question", ALL_QUESTIONS)
+def test_no_quote_is_label_furniture_or_a_cross_reference(ask: Callable[[str], Answer], question: str) -> None:
+    for bullet in ask(question).quotes():
+        q = bullet.quote
+        assert "NOT FOR SALE" not in q, q
+        assert "These highlights do not include" not in q, q
+        assert not CROSS_REFERENCE.search(q), q
+        assert not SECTION_NUMBER.match(q), q
+        assert q == q.strip() and q, q
