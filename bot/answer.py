@@ -93,6 +93,13 @@ XREF_RE = re.compile(
     r"|\s*\(\s*\d{1,2}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,2}(?:\.\d{1,2})*)*\s*\)"
 )
 CLAUSE_RE = re.compile(r"[;:]\s+")
+# A sentence that leans on the one before it reads badly alone; it loses this share of its score.
+ANAPHORA_RE = re.compile(
+    r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b", re.I
+)
+ANAPHORA_PENALTY = 0.3
+# Funding and registration lines of an abstract are not evidence.
+NOT_EVIDENCE_RE = re.compile(r"^\W*(funded by|supported by|copyright|©)|clinicaltrials\.gov (number|identifier)", re.I)
 # A sentence that only announces a list ("… include the following") says nothing by itself.
 LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
 
@@ -150,6 +157,8 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     question is not quotable, and a run-on longer than MAX_QUOTE_CHARS is cut at clause boundaries."""
     sentence = text[start:end].rstrip()
     if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
+        return []
+    if NOT_EVIDENCE_RE.search(sentence):
         return []
     pieces: list[tuple[int, int]] = []
     pos = start
@@ -376,6 +385,8 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
+                if ANAPHORA_RE.match(quote):
+                    s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))
                 local.append(_Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead))
         local.sort(key=lambda c: -c.score)

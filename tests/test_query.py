@@ -1,0 +1,218 @@
+"""Question analysis and quote shaping: intents, named drugs, key words no source holds, clean spans,
+labels kept to the drug asked about, and the folder kinds of a corpus. Fast: the hashing embedder over
+the real SPL labels (the quotes come from the same code the real model's answers use)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.answer import lead_in, merge_short_items, quotable_spans, section_label
+from bot.config import Settings
+from bot.documents import Chunk
+from bot.query import analyse, entity_names, intents_of
+from bot.sources import load_corpus
+from tests.conftest import SHARED, make_settings
+
+SPL = SHARED / "evidence" / "raw" / "spl"
+needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack not present")
+
+
+@pytest.mark.parametrize(
+    ("question", "intents"),
+    [
+        ("What does the boxed warning for Humira say?", ("boxed_warning",)),
+        ("Humira black box", ("boxed_warning",)),
+        ("What is the usual dose of sildenafil?", ("dose",)),
+        ("How often can Viagra be taken?", ("dose",)),
+        ("What are the contraindications to atorvastatin?", ("contraindication",)),
+        ("What should be done after an overdose of atorvastatin?", ("overdose",)),
+        ("What are the most common adverse reactions to Humira?", ("adverse",)),
+        ("Can adalimumab cause lymphoma?", ("warning",)),
+        ("What is Viagra indicated for?", ("indication",)),
+        ("Is atorvastatin safe when breastfeeding?", ("warning", "pregnancy")),
+        ("Can sildenafil be given to a patient who uses nitroglycerin?", ("interaction",)),
+        ("What did the trial find about budesonide-formoterol?", ()),
+    ],
+)
+def test_intents(question: str, intents: tuple[str, ...]) -> None:
+    assert intents_of(question) == intents
+
+
+@pytest.mark.parametrize(
+    ("meta", "names"),
+    [
+        ({"entities": ["LIPITOR", "atorvastatin calcium"]}, ["lipitor", "atorvastatin"]),
+        ({"entities": ["Diphenhydramine HCl", "Phenylephrine HCl"]}, ["diphenhydramine", "phenylephrine"]),
+        ({"entities": ["calcium"]}, []),  # a salt alone names no drug
+        ({}, []),
+        ({"entities": "not a list"}, []),
+    ],
+)
+def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[str]) -> None:
+    assert entity_names(meta) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "quotes"),
+    [
+        # trailing and inner cross-references fall outside the quote; the text stays exact
+        (
+            "Serious infections may lead to hospitalization or death [see Warnings and Precautions (5.1)].",
+            ["Serious infections may lead to hospitalization or death"],
+        ),
+        (
+            "Active liver disease, which may include unexplained persistent elevations (4.1).",
+            ["Active liver disease, which may include unexplained persistent elevations"],
+        ),
+        (
+            "Use in patients over 65 (8.5, 12.3) requires a lower starting dose of 25 mg.",
+            ["Use in patients over 65", "requires a lower starting dose of 25 mg."],
+        ),
+        ("What are the symptoms of polymyositis?", []),  # a source's own heading question
+        ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
+        ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
+    ],
+)
+def test_quotable_spans(text: str, quotes: list[str]) -> None:
+    spans = quotable_spans(text, 0, len(text), min_chars=10)
+    assert [text[a:b] for a, b in spans] == quotes
+
+
+def test_long_run_on_is_cut_at_clause_boundaries() -> None:
+    text = "; ".join(f"clause number {i} says something about the dose of the drug in adults" for i in range(12)) + "."
+    spans = quotable_spans(text, 0, len(text))
+    assert len(spans) > 1 and all(b - a <= 430 for a, b in spans)
+    assert all(not text[a:b].startswith(";") and not text[a:b].endswith(";") for a, b in spans)
+
+
+def test_short_items_on_one_line_join_and_lead_ins_are_found() -> None:
+    text = "Ask a doctor before use if the child has:\nheart disease • high blood pressure • thyroid disease\nglaucoma"
+    line = text.index("heart")
+    spans = [(line, line + 13), (line + 16, line + 35), (line + 38, line + 53), (text.index("glaucoma"), len(text))]
+    merged = merge_short_items(text, spans)
+    assert text[merged[0][0] : merged[0][1]] == "heart disease • high blood pressure • thyroid disease"
+    assert merged[1] == spans[3]  # another line is another item
+    assert lead_in(text, line) == "Ask a doctor before use if the child has"
+    assert lead_in("no lead in here\nplain line", 16) == ""
+
+
+@pytest.mark.parametrize(
+    ("heading", "code", "page", "label"),
+    [
+        ("WARNING: SERIOUS INFECTIONS AND MALIGNANCY", "34066-1", None,
+         "Boxed Warning › WARNING: SERIOUS INFECTIONS AND MALIGNANCY"),
+        ("CONTRAINDICATIONS › Highlights", "34070-3", None, "CONTRAINDICATIONS › Highlights"),
+        ("Recommendation 7", None, 42, "Recommendation 7, p. 42"),
+        ("", None, 3, "p. 3"),
+        ("", None, None, None),
+    ],
+)  # fmt: skip
+def test_section_labels(heading: str, code: str | None, page: int | None, label: str | None) -> None:
+    chunk = Chunk(0, "d", 0, 1, "x", "drug_label", heading, [], "", code, page)
+    assert section_label(chunk) == label
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The five real SPL labels, indexed with the hashing embedder."""
+    if not SPL.is_dir():
+        pytest.skip("shared evidence pack not present")
+    from bot.cli import do_index
+
+    tmp = tmp_path_factory.mktemp("labels")
+    settings = make_settings(tmp, corpus=SPL, model="hash:64", min_score=0.0)
+    do_index(settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def label_engine(labels: Settings):  # type: ignore[no-untyped-def]
+    from bot.engine import Engine
+
+    return Engine.load(labels)
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "entities", "unknown"),
+    [
+        ("What does the boxed warning for Humira say?", ("humira",), ()),
+        ("Can adalimumab cause lymphoma?", ("adalimumab",), ()),
+        ("can i take lipiter if im pregnent", ("lipitor",), ()),  # a misspelt brand still names it
+        ("What is the recommended dose of lisinopril for hypertension?", (), ("lisinopril",)),
+        ("Which children should not get the diphenhydramine cough syrup?", ("diphenhydramine",), ()),
+    ],
+)
+def test_analyse_names_drugs_and_unknown_words(
+    label_engine, question: str, entities: tuple[str, ...], unknown: tuple[str, ...]
+) -> None:  # type: ignore[no-untyped-def]
+    query = analyse(question, label_engine.index)
+    assert set(entities) <= set(query.entities)
+    assert query.unknown == unknown
+
+
+@needs_spl
+def test_a_word_no_source_holds_is_declined_by_name(label_engine) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask("What is the recommended dose of lisinopril for hypertension?")
+    assert not answer.answered and "lisinopril" in (answer.message or "")
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("What is the Humira dose for plaque psoriasis?", "humira"),
+        ("What are the contraindications to atorvastatin?", "lipitor-orig"),
+        ("Can haloperidol cause tardive dyskinesia?", "no-title"),
+        ("Which children should not get the diphenhydramine cough syrup without asking a doctor?", "cough"),
+    ],
+)
+def test_label_quotes_come_from_one_drug_and_read_clean(label_engine, question: str, doc_id: str) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask(question)
+    assert answer.answered
+    assert {b.doc_id for b in answer.quotes()} == {doc_id}  # never another drug's label
+    for bullet in answer.quotes():
+        doc = label_engine.index.document(bullet.doc_id)
+        assert doc.text[bullet.start : bullet.end] == bullet.quote
+        assert not re.search(r"\(\d+(\.\d+)?(, ?\d+(\.\d+)?)*\)|\[see ", bullet.quote)
+        assert bullet.section  # every bullet says where it comes from
+    ref = answer.references[0]
+    assert ref.source == "FDA label" and ref.locator and ref.url and "dailymed" in ref.url
+
+
+@needs_spl
+def test_a_drug_only_mentioned_in_a_label_gets_no_other_drugs_dose(label_engine) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask("What is the usual lithium dose for bipolar disorder?")
+    assert all("lithium" in b.quote.lower() for b in answer.quotes())
+
+
+@pytest.mark.parametrize(
+    ("files", "config", "kinds"),
+    [
+        ({"guidelines/a.md": "# A\n\nText."}, None, {"a": "guideline"}),
+        ({"labels/b.md": "# B\n\nText."}, None, {"b": "drug_label"}),
+        ({"papers/c.md": "# C\n\nText."}, "folders:\n  papers: research\n", {"c": "research"}),
+        ({"d.md": "# D\n\nText."}, "kind: guideline\n", {"d": "guideline"}),
+        ({"e.md": "---\nkind: research\n---\n# E\n\nText."}, "kind: guideline\n", {"e": "research"}),
+    ],
+)
+def test_folder_kinds(tmp_path: Path, files: dict[str, str], config: str | None, kinds: dict[str, str]) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    if config is not None:
+        (tmp_path / "corpus.yaml").write_text(config)
+    report = load_corpus(tmp_path)
+    assert {Path(d.id).name: d.kind for d in report.documents} == kinds
+    assert not report.problems
+
+
+def test_bad_corpus_yaml_is_one_problem_and_nothing_lost(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nText.")
+    (tmp_path / "corpus.yaml").write_text("kind: [unclosed\n")
+    report = load_corpus(tmp_path)
+    assert len(report.documents) == 1
+    assert len(report.problems) == 1 and "corpus.yaml" in report.problems[0].path
