@@ -83,6 +83,8 @@ FREQUENCY_RE = re.compile(
     r"|\bdaily\b|\bevery other week\b|\bas needed\b",
     re.I,
 )
+TIME_WORDS = frozenset({"soon", "long", "when"})
+TIME_RE = re.compile(r"\bwithin \d|\b\d+(\s?[–-]\s?\d+)?\s(days?|weeks?|months?|hours?|years?)\b", re.I)
 USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
 USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
 # Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]",
@@ -93,6 +95,9 @@ XREF_RE = re.compile(
     r"|\s*\(\s*\d{1,2}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,2}(?:\.\d{1,2})*)*\s*\)"
 )
 CLAUSE_RE = re.compile(r"[;:]\s+")
+# In a short text without sections (an abstract), later sentences hold the findings: a quote gains up to
+# this share of its score by its position (SciFact train: first quote on a rationale 43.0% -> 47.7%).
+POSITION_BONUS = 0.3
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_RE = re.compile(
     r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b", re.I
@@ -209,6 +214,8 @@ def cue_bonus(query: Query, quote: str) -> float:
     if query.words & USUAL_WORDS and USUAL_RE.search(quote):
         bonus += CUE_BONUS
     if "often" in query.words and FREQUENCY_RE.search(quote):
+        bonus += CUE_BONUS
+    if query.words & TIME_WORDS and TIME_RE.search(quote):
         bonus += CUE_BONUS
     return bonus
 
@@ -385,6 +392,8 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
+                if not structured and doc is not None and 0 < doc.length <= LONG_DOCUMENT_CHARS:
+                    s *= 1.0 + POSITION_BONUS * (start / doc.length)  # an abstract's findings come last
                 if ANAPHORA_RE.match(quote):
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))

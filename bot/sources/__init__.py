@@ -123,6 +123,18 @@ def iter_files(root: Path) -> list[Path]:
     )
 
 
+def _add_unique(report: LoadReport, seen: dict[str, int], doc: Document) -> None:
+    """Add a document, renaming a repeated id `id~2`, `id~3`… (reported as a problem)."""
+    if doc.id in seen:
+        seen[doc.id] += 1
+        new_id = f"{doc.id}~{seen[doc.id]}"
+        report.problems.append(Problem(doc.source, f"duplicate id {doc.id!r}, renamed {new_id!r}"))
+        report.duplicates += 1
+        doc.id = new_id
+    seen.setdefault(doc.id, 1)
+    report.documents.append(doc)
+
+
 def load_corpus(root: Path | list[Path], *, default_kind: str | None = None) -> LoadReport:
     """Load every supported file under `root` (or under each of several roots, in order; document ids
     are their paths under their own root). Problems are collected, never raised."""
@@ -131,16 +143,9 @@ def load_corpus(root: Path | list[Path], *, default_kind: str | None = None) -> 
         seen_ids: dict[str, int] = {}
         for one in root:
             part = load_corpus(one, default_kind=default_kind)
-            for doc in part.documents:
-                if doc.id in seen_ids:
-                    seen_ids[doc.id] += 1
-                    new_id = f"{doc.id}~{seen_ids[doc.id]}"
-                    part.problems.append(Problem(doc.source, f"duplicate id {doc.id!r}, renamed {new_id!r}"))
-                    report.duplicates += 1
-                    doc.id = new_id
-                seen_ids.setdefault(doc.id, 1)
-                report.documents.append(doc)
             report.problems.extend(part.problems)
+            for doc in part.documents:
+                _add_unique(report, seen_ids, doc)
             report.files_read += part.files_read
             report.duplicates += part.duplicates
         return report
@@ -180,14 +185,7 @@ def load_corpus(root: Path | list[Path], *, default_kind: str | None = None) -> 
             if path.stat().st_size == 0:
                 raise CorpusError("empty file")
             for doc in reader(suffix)(ctx):
-                if doc.id in seen:
-                    seen[doc.id] += 1
-                    new_id = f"{doc.id}~{seen[doc.id]}"
-                    report.problems.append(Problem(doc.source, f"duplicate id {doc.id!r}, renamed {new_id!r}"))
-                    report.duplicates += 1
-                    doc.id = new_id
-                seen.setdefault(doc.id, 1)
-                report.documents.append(doc)
+                _add_unique(report, seen, doc)
         except CorpusError as exc:
             report.problems.append(Problem(str(path), str(exc)))
         except OSError as exc:
