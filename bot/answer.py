@@ -98,6 +98,14 @@ CLAUSE_RE = re.compile(r"[;:]\s+")
 # In a short text without sections (an abstract), later sentences hold the findings: a quote gains up to
 # this share of its score by its position (SciFact train: first quote on a rationale 43.0% -> 47.7%).
 POSITION_BONUS = 0.3
+# Sentences of papers that report a finding ("… was associated with …", "significantly reduced") gain this
+# share (SciFact train: first quote on a rationale 47.7% -> 50%).
+FINDING_BONUS = 0.15
+FINDING_RE = re.compile(
+    r"\b(significant(ly)?|increased?|decreased?|reduced?|associated with|higher|lower|p\s?[<=]|odds ratio"
+    r"|hazard ratio|95% ci|fold|we (found|show|demonstrate)|results? (show|indicate|suggest)|conclude)\b",
+    re.I,
+)
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_RE = re.compile(
     r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b", re.I
@@ -392,6 +400,8 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
+                if chunk.code is None and chunk.page is None and FINDING_RE.search(quote):
+                    s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
                 if not structured and doc is not None and 0 < doc.length <= LONG_DOCUMENT_CHARS:
                     s *= 1.0 + POSITION_BONUS * (start / doc.length)  # an abstract's findings come last
                 if ANAPHORA_RE.match(quote):
