@@ -184,6 +184,11 @@ def build_index(
         stats.removed = sum(1 for d in old_hashes if d not in hashes)
 
         current = resolve_build(root)
+        damage = damaged(current) if current is not None else None
+        if damage is not None:
+            # A damaged build is never the base of a new one: nothing of it is reused, it is not "up to date".
+            log.warning("the current index %s is damaged (%s): nothing of it is reused, rebuilding", current, damage)
+            current = None
         if current is not None and not force:
             try:
                 m = read_manifest(current)
@@ -221,7 +226,7 @@ def build_index(
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
-        cache = previous_vectors(root, model, dim)
+        cache = previous_vectors(root, model, dim) if current is not None else {}
         store = VectorCache(cache_dir, model, dim) if cache_dir else None
         if store is not None:
             cache.update(store.get(c.hash for c in chunks if c.hash not in cache))
@@ -337,6 +342,24 @@ def reuse_key() -> str:
     for name in REUSE_SOURCES:
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
+
+
+def damaged(build: Path) -> str | None:
+    """Why a build cannot be trusted (a file missing or differing from its manifest checksum, an unreadable
+    manifest), or None when every file verifies."""
+    try:
+        files = read_manifest(build).get("files", {})
+    except Exception as exc:
+        return str(exc)
+    if not isinstance(files, dict) or not files:
+        return "its manifest lists no file checksums"
+    for name, expected in files.items():
+        path = build / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_digest(path) != expected:
+            return f"{name} is corrupt (checksum differs)"
+    return None
 
 
 def _reusable(current: Path | None, chunking: dict[str, int]) -> Reusable:
