@@ -79,15 +79,20 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
         fail(str(exc) if not isinstance(exc, OSError) or exc.strerror is None else f"{exc.strerror}: {exc.filename}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"bot {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
 ) -> None:
-    if version:
-        typer.echo(f"bot {__version__}")
-        raise typer.Exit()
     STATE["debug"] = debug
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -194,6 +199,10 @@ def ask_cmd(
     from .engine import Engine
     from .render import render
 
+    from .render import FORMATS
+
+    if fmt not in FORMATS:  # checked before the work, not after it
+        fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", code=2)
     settings = settings_from(index=index, model=model)
     engine = run_guarded(Engine.load, settings)
     answer = run_guarded(engine.ask, question, kinds=kind)

@@ -149,7 +149,7 @@ def _load_real(name: str, *, device: str, backend: str, cache_dir: Path | None |
         root = default_cache_root() if cache_dir == "default" else Path(cache_dir) if cache_dir else None
         try:
             embedder = load_onnx_embedder(name, resolve_model(name), cache_dir=root)
-            log.info("embedding with ONNX Runtime (%s)", embedder.file)
+            log.debug("embedding with ONNX Runtime (%s)", embedder.file)
             return embedder
         except OnnxUnavailable as exc:
             if backend == "onnx":

@@ -90,3 +90,20 @@ def test_errors_are_one_clear_line(built: Settings, tmp_path: Path, args: tuple[
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = run("--debug", "ask", "x", "--index", str(tmp_path / "missing"))
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_version_needs_no_command() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("bot ")
+
+
+def test_a_bad_format_is_refused_before_any_work(tmp_path: Path) -> None:
+    result = run("ask", "anything", "--format", "pdf", "--index", str(tmp_path / "no-index"))
+    assert result.returncode == 2
+    assert "unknown format 'pdf'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_prints_no_model_chatter(built: Settings) -> None:
+    result = run("ask", SEED_QUESTION, "--index", str(built.index))
+    assert result.returncode == 0, result.stderr
+    assert "ONNX" not in result.stderr and " INFO " not in result.stderr

@@ -236,8 +236,8 @@
       ? built
       : moment.toISOString().slice(0, 16).replace("T", " ") + " UTC";
     facts.replaceChildren(
-      el("span", { "data-fact": "documents" }, h.documents), " documents · ",
-      el("span", { "data-fact": "chunks" }, h.chunks), " chunks · built ",
+      el("span", { "data-fact": "documents" }, h.documents), h.documents === 1 ? " document · " : " documents · ",
+      el("span", { "data-fact": "chunks" }, h.chunks), h.chunks === 1 ? " chunk · built " : " chunks · built ",
       el("time", { "data-fact": "built_at", datetime: built }, shown), " · model ",
       el("span", { "data-fact": "model" }, h.model));
   }
