@@ -197,9 +197,7 @@ def ask_cmd(
 ) -> None:
     """Answer a question from the terminal with quotes and numbered references."""
     from .engine import Engine
-    from .render import render
-
-    from .render import FORMATS
+    from .render import FORMATS, render
 
     if fmt not in FORMATS:  # checked before the work, not after it
         fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", code=2)
