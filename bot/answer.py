@@ -323,8 +323,8 @@ def build_answer(
     if query.unknown:
         return decline(question, unknown=query.unknown)
     allow = allowed_rows(index, query)
-    if cands is None or allow is not None:
-        cands = searcher.candidates(question, kinds=kinds, allow=allow)
+    if cands is None or allow is not None or query.for_search != question:
+        cands = searcher.candidates(query.for_search, kinds=kinds, allow=allow)
     prefer = index.code_mask(query.codes)
     rows, scores = searcher.rank(cands, policy.method, prefer=prefer)
     confidence = answer_confidence(cands)

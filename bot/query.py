@@ -86,6 +86,17 @@ GENERIC = """dose doses dosage dosing warning warnings boxed box risk risks caus
     symptom symptoms help safe sign start starting stop long soon after before best way get""".split()
 
 
+ACRONYM_MAX_CHARS = 6
+# Clinical acronyms a source may spell out instead: searched for in both forms.
+ACRONYMS = {
+    "ivig": "intravenous immunoglobulin", "nsaid": "nonsteroidal anti-inflammatory drug",
+    "nsaids": "nonsteroidal anti-inflammatory drugs", "ppi": "proton pump inhibitor", "ppis": "proton pump inhibitors",
+    "hbv": "hepatitis B virus", "hcv": "hepatitis C virus", "tb": "tuberculosis", "mi": "myocardial infarction",
+    "copd": "chronic obstructive pulmonary disease", "ckd": "chronic kidney disease", "uti": "urinary tract infection",
+    "dvt": "deep vein thrombosis", "ed": "erectile dysfunction", "bph": "benign prostatic hyperplasia",
+    "ra": "rheumatoid arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
+    "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
+}  # fmt: skip
 FUZZY_MIN_CHARS = 6
 FUZZY_CUTOFF = 0.8
 
@@ -100,6 +111,11 @@ class Query:
     unknown: tuple[str, ...] = ()  # key words of the question that no source holds
     words: frozenset[str] = field(default_factory=frozenset)  # lower-cased words of the question
     _vocab: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    search_text: str = ""  # the question with its acronyms spelt out, for retrieval
+
+    @property
+    def for_search(self) -> str:
+        return self.search_text or self.text
 
     @property
     def known(self) -> frozenset[str]:
@@ -207,9 +223,13 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
     question about them cannot be answered from this index, however near its topic is."""
     vocab = index.lexical.vocab
     common = english_words()
+    # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
+    acronyms = {w.lower() for w in TOKEN_RE.findall(question) if w.isupper() and len(w) <= ACRONYM_MAX_CHARS}
     out = []
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
         if len(word) < 4 or any(ch.isdigit() for ch in word) or word in QUESTION_WORDS or word in common:
+            continue
+        if word in acronyms:
             continue
         if any(word.startswith(p) and word[len(p) :] in common for p in PREFIXES):
             continue  # "unassociated": a prefix on an everyday word
@@ -230,7 +250,9 @@ def analyse(question: str, index: Index) -> Query:
     """The query object for a cleaned question over one index."""
     lexical = index.lexical
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
-    words = [w for w in TOKEN_RE.findall(question.lower()) if w not in CHATTER and w not in MANNER]
+    spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
+    search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
+    words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
     stems = [corrected(t, lexical.vocab, entities) for t in dict.fromkeys(tokenize(" ".join(words)))]
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(stems)}
@@ -245,6 +267,7 @@ def analyse(question: str, index: Index) -> Query:
         unknown=unknown_key_terms(question, index),
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
+        search_text=search_text,
     )
 
 

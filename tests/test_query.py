@@ -143,6 +143,7 @@ def label_engine(labels: Settings):  # type: ignore[no-untyped-def]
         ("Can adalimumab cause lymphoma?", ("adalimumab",), ()),
         ("can i take lipiter if im pregnent", ("lipitor",), ()),  # a misspelt brand still names it
         ("What is the recommended dose of lisinopril for hypertension?", (), ("lisinopril",)),
+        ("Does IVIG help in TNFB therapy?", (), ()),  # acronyms may be spelt out in the sources
         ("Which children should not get the diphenhydramine cough syrup?", ("diphenhydramine",), ()),
     ],
 )
@@ -216,3 +217,10 @@ def test_bad_corpus_yaml_is_one_problem_and_nothing_lost(tmp_path: Path) -> None
     report = load_corpus(tmp_path)
     assert len(report.documents) == 1
     assert len(report.problems) == 1 and "corpus.yaml" in report.problems[0].path
+
+
+@needs_spl
+def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[no-untyped-def]
+    query = analyse("Does IVIG help in dermatomyositis?", label_engine.index)
+    assert "intravenous immunoglobulin" in query.for_search and not query.unknown
+    assert analyse("Does ivig help?", label_engine.index).for_search == "Does ivig help?"  # only written as one
