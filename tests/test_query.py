@@ -221,6 +221,6 @@ def test_bad_corpus_yaml_is_one_problem_and_nothing_lost(tmp_path: Path) -> None
 
 @needs_spl
 def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[no-untyped-def]
-    query = analyse("Does IVIG help in dermatomyositis?", label_engine.index)
+    query = analyse("Does IVIG help in psoriasis?", label_engine.index)
     assert "intravenous immunoglobulin" in query.for_search and not query.unknown
     assert analyse("Does ivig help?", label_engine.index).for_search == "Does ivig help?"  # only written as one
