@@ -32,7 +32,6 @@ from .embedding import Embedder
 from .index import (
     FORMAT_VERSION,
     HNSW_THRESHOLD,
-    MANIFEST,
     VECTOR_INDEX_TYPES,
     Reusable,
     choose_vector_index,
@@ -44,6 +43,7 @@ from .index import (
     read_manifest,
     resolve_build,
     write_chunk_store,
+    write_manifest,
     write_vectors,
 )
 from .ingest import Problem
@@ -275,7 +275,7 @@ def build_index(
                 # every file, the BM25 arrays included, so damage is caught at load rather than at query time
                 "files": {f.relative_to(tmp).as_posix(): file_digest(f) for f in sorted(tmp.rglob("*")) if f.is_file()},
             }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+            write_manifest(tmp, manifest)
             fsync_tree(tmp)
             final = builds / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + fingerprint[:8])
             base, n = final.name, 1

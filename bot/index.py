@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from .documents import Chunk, Document, Part, Section, Span
 from .lexical import Lexical
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: document outline (parts) and metadata, chunk section code and page
 MANIFEST = "manifest.json"
+MANIFEST_DIGEST = "manifest.sha256"
 FILES = ("vectors.faiss", "chunks.sqlite")
 
 
@@ -61,9 +63,45 @@ def resolve_build(root: Path) -> Path | None:
     return None
 
 
+class _Counts(BaseModel):
+    documents: int = Field(ge=0)
+    chunks: int = Field(ge=0)
+
+
+class ManifestModel(BaseModel):
+    """What a build's manifest.json must hold (more keys may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int
+    model: str
+    dimension: int = Field(ge=1)
+    chunking: dict[str, int]
+    corpus_fingerprint: str
+    counts: _Counts
+    kinds: dict[str, int]
+    built_at: str
+    files: dict[str, str]
+
+
+def manifest_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_manifest(build: Path, manifest: dict[str, Any]) -> None:
+    """manifest.json and manifest.sha256 (its digest): a flipped byte in the manifest is caught at load."""
+    data = json.dumps(manifest, indent=2).encode("utf-8")
+    (build / MANIFEST).write_bytes(data)
+    (build / MANIFEST_DIGEST).write_text(manifest_digest(data) + "\n")
+
+
 def read_manifest(build: Path) -> dict[str, Any]:
+    """The manifest of a build, checked: its format, its digest and its schema (`IndexError_` otherwise)."""
+    from pydantic import ValidationError
+
     try:
-        manifest = json.loads((build / MANIFEST).read_text())
+        data = (build / MANIFEST).read_bytes()
+        manifest = json.loads(data)
     except (OSError, ValueError) as exc:
         raise IndexCorrupt(
             f"index manifest {build / MANIFEST} is unreadable ({exc}): rebuild with `bot index`"
@@ -73,6 +111,22 @@ def read_manifest(build: Path) -> dict[str, Any]:
             f"index at {build} has format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
             f", this bot reads format {FORMAT_VERSION}: rebuild with `bot index`"
         )
+    try:
+        expected = (build / MANIFEST_DIGEST).read_text().strip()
+    except OSError:
+        raise IndexCorrupt(
+            f"index manifest digest {build / MANIFEST_DIGEST} is missing: rebuild with `bot index`"
+        ) from None
+    if manifest_digest(data) != expected:
+        raise IndexCorrupt(f"index manifest {build / MANIFEST} is corrupt (digest differs): rebuild with `bot index`")
+    try:
+        ManifestModel.model_validate(manifest)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise IndexCorrupt(
+            f"index manifest {build / MANIFEST} is not valid ({where}: {first['msg']}): rebuild with `bot index`"
+        ) from None
     return manifest
 
 

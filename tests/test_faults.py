@@ -170,10 +170,23 @@ def _flip(path: Path) -> None:
 
 
 def _edit_manifest(**changes: object) -> Callable[[Path], None]:
+    """A build whose manifest says other things (written with its digest, as a real build of that kind)."""
+
     def edit(path: Path) -> None:
+        from bot.index import write_manifest
+
         manifest = json.loads(path.read_text())
         manifest.update(changes)
-        path.write_text(json.dumps(manifest))
+        write_manifest(path.parent, manifest)
+
+    return edit
+
+
+def _rename_key(old: str, new: str) -> Callable[[Path], None]:
+    """One flipped byte, as on a failing disk: `"counts"` -> `"bounts"` (the digest is not rewritten)."""
+
+    def edit(path: Path) -> None:
+        path.write_text(path.read_text().replace(f'"{old}"', f'"{new}"', 1))
 
     return edit
 
@@ -197,6 +210,10 @@ DAMAGE: list[tuple[str, str, Callable[[Path], None], tuple[str, ...]]] = [
     ("manifest not JSON", "manifest.json", lambda p: p.write_text("<html>oops</html>"), ("rebuild with `bot index`",)),
     ("manifest missing", "manifest.json", _unlink, ("no index at", "bot index --index")),
     ("format from the future", "manifest.json", _edit_manifest(format_version=99), ("format", "bot index")),
+    ("manifest byte flipped", "manifest.json", _rename_key("counts", "bounts"), ("digest differs", "bot index")),
+    ("manifest digest missing", "manifest.sha256", _unlink, ("digest", "missing", "bot index")),
+    ("manifest field missing, digest rewritten", "manifest.json", _edit_manifest(counts=None),
+     ("not valid", "counts", "bot index")),
     ("dimension edited", "manifest.json", _edit_manifest(dimension=384), ("inconsistent", "bot index")),
     ("another model", "manifest.json", _edit_manifest(model="all-MiniLM-L6-v2"), ("bot index --model hash:64",)),
     ("same name, other dimension", "manifest.json", _edit_manifest(model="hash:128", dimension=64),

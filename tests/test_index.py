@@ -14,7 +14,7 @@ from bot.cli import do_index
 from bot.config import Settings
 from bot.embedding import load_embedder
 from bot.engine import Engine
-from bot.index import IndexCorrupt, IndexMismatch, IndexMissing, load_index, resolve_build
+from bot.index import IndexCorrupt, IndexMismatch, IndexMissing, load_index, resolve_build, write_manifest
 from bot.ingest import load_corpus
 from bot.search import Searcher
 from tests.conftest import SEED_QUESTION, make_corpus, make_settings
@@ -136,7 +136,7 @@ def test_format_version_mismatch(tmp_path: Path) -> None:
     assert build is not None
     manifest = json.loads((build / "manifest.json").read_text())
     manifest["format_version"] = 999
-    (build / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(build, manifest)
     with pytest.raises(IndexMismatch, match="format"):
         load_index(settings.index)
 
