@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import lead_in, merge_short_items, quotable_spans, section_label
 from bot.config import Settings
 from bot.documents import Chunk
 from bot.query import analyse, entity_names, intents_of
+from bot.quotes import lead_in, merge_short_items, quotable_spans, section_label
 from bot.sources import load_corpus
 from tests.conftest import SHARED, make_settings
 

@@ -1,0 +1,191 @@
+"""What a quote is: the quotable spans of a source sentence (cross-references outside, no headings,
+questions, lead-ins or funding lines, run-ons cut at clauses), short list items joined, a list item's
+lead-in line, where a quote comes from (its section label, a reference's locator), and the cues that say
+a quote is the kind of thing a question asks for."""
+
+from __future__ import annotations
+
+import re
+
+from .documents import PATH_SEP, Chunk
+from .query import Query
+from .sections import section_name
+
+MIN_QUOTE_CHARS = 25
+MIN_ITEM_CHARS = 10  # a whole list item of a structured source ("Nursing mothers") may be this short
+MAX_QUOTE_CHARS = 420  # a longer run-on is cut at clause boundaries
+LEAD_IN_LINES = 4  # how far above a list item its lead-in line ("Plaque Psoriasis (2.5):") is looked for
+WORD_RE = re.compile(r"\w+")
+# Cues that a quote says what the question asks for; each found adds CUE_BONUS to its word coverage.
+CUE_BONUS = 0.15
+AMOUNT = (
+    r"\b\d+(?:\.\d+)?\s?"
+    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+)
+CUES = {
+    "dose": re.compile(AMOUNT, re.I),
+    "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
+    "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
+}
+FREQUENCY_RE = re.compile(
+    r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"
+    r"|\bdaily\b|\bevery other week\b|\bas needed\b",
+    re.I,
+)
+TIME_WORDS = frozenset({"soon", "long", "when"})
+TIME_RE = re.compile(r"\bwithin \d|\b\d+(\s?[–-]\s?\d+)?\s(days?|weeks?|months?|hours?|years?)\b", re.I)
+USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
+USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
+
+# Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]",
+# "(see DOSAGE AND ADMINISTRATION)". They are structure, not quote text.
+XREF_RE = re.compile(
+    r"\s*\[\s*see\b[^\]]{0,200}\]"
+    r"|\s*\(\s*see\b[^()]{0,200}(?:\([^()]{0,40}\)[^()]{0,100})*\)"
+    r"|\s*\(\s*\d{1,2}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,2}(?:\.\d{1,2})*)*\s*\)"
+)
+CLAUSE_RE = re.compile(r"[;:]\s+")
+# A sentence of a paper that reports a finding.
+FINDING_RE = re.compile(
+    r"\b(significant(ly)?|increased?|decreased?|reduced?|associated with|higher|lower|p\s?[<=]|odds ratio"
+    r"|hazard ratio|95% ci|fold|we (found|show|demonstrate)|results? (show|indicate|suggest)|conclude)\b",
+    re.I,
+)
+# A sentence that leans on the one before it ("Almost all these patients…").
+ANAPHORA_RE = re.compile(
+    r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b", re.I
+)
+
+# Funding and registration lines of an abstract are not evidence.
+NOT_EVIDENCE_RE = re.compile(r"^\W*(funded by|supported by|copyright|©)|clinicaltrials\.gov (number|identifier)", re.I)
+# A sentence that only announces a list ("… include the following") says nothing by itself.
+LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
+
+
+def _title_like(sentence: str) -> bool:
+    """A heading-like line ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies"):
+    no closing punctuation, and most of its words capitalised."""
+    if sentence[-1:] in ".!)\"'”%":
+        return False
+    words = [w for w in sentence.split() if w[:1].isalpha()]
+    if len(words) < 2:
+        return False
+    small = {"and", "or", "of", "in", "the", "a", "an", "for", "to", "with", "on", "by", "at", "vs"}
+    capital = sum(1 for w in words if w[0].isupper() or w.lower() in small)
+    return capital == len(words)
+
+
+def _strip_end(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace, and a dangling comma or opening bracket left by a cut, from a span's ends."""
+    while start < end and (text[start].isspace() or text[start] in ",;:"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:([–-"):
+        end -= 1
+    return start, end
+
+
+def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOTE_CHARS) -> list[tuple[int, int]]:
+    """The quotable pieces of one sentence of `text`: cross-references fall outside every piece, a
+    question is not quotable, and a run-on longer than MAX_QUOTE_CHARS is cut at clause boundaries."""
+    sentence = text[start:end].rstrip()
+    if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
+        return []
+    if NOT_EVIDENCE_RE.search(sentence):
+        return []
+    pieces: list[tuple[int, int]] = []
+    pos = start
+    for m in XREF_RE.finditer(text, start, end):
+        pieces.append((pos, m.start()))
+        pos = m.end()
+    pieces.append((pos, end))
+    out: list[tuple[int, int]] = []
+    for a, b in pieces:
+        a, b = _strip_end(text, a, b)
+        if b - a > MAX_QUOTE_CHARS:
+            cut = a
+            for m in CLAUSE_RE.finditer(text, a, b):
+                if m.start() - cut >= MIN_QUOTE_CHARS:
+                    out.append(_strip_end(text, cut, m.start() + 1))
+                    cut = m.end()
+            out.append(_strip_end(text, cut, b))
+        elif b - a > 0:
+            out.append((a, b))
+    return [(a, b) for a, b in out if b - a >= min_chars]
+
+
+def merge_short_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentence spans with runs of short inline list items on one line ("heart disease • high blood
+    pressure • thyroid disease") joined into one span: alone, each is too short to quote."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and b - a < MIN_QUOTE_CHARS:
+            pa, pb = out[-1]
+            between = text[pb:a]
+            if "\n" not in between and not between.strip(" \t\u2022-*;,") and (pb - pa < MAX_QUOTE_CHARS):
+                prev_short = pb - pa < MIN_QUOTE_CHARS or "\u2022" in text[pa:pb]
+                if prev_short:
+                    out[-1] = (pa, b)
+                    continue
+        out.append((a, b))
+    return out
+
+
+def cue_bonus(query: Query, quote: str) -> float:
+    """What a quote gains for saying the kind of thing the question asks for: an amount for a dose
+    question, "most patients" or "recommended" for the usual dose."""
+    bonus = 0.0
+    for intent in query.intents:
+        cue = CUES.get(intent)
+        if cue is not None and cue.search(quote):
+            bonus += CUE_BONUS
+    if query.words & USUAL_WORDS and USUAL_RE.search(quote):
+        bonus += CUE_BONUS
+    if "often" in query.words and FREQUENCY_RE.search(quote):
+        bonus += CUE_BONUS
+    if query.words & TIME_WORDS and TIME_RE.search(quote):
+        bonus += CUE_BONUS
+    return bonus
+
+
+def lead_in(text: str, pos: int) -> str:
+    """The lead-in line ("Plaque Psoriasis (2.5):") of the list item at `pos`: the nearest line before it,
+    within a few lines, that ends with a colon; "" when there is none."""
+    end = text.rfind("\n", 0, pos)
+    for _ in range(LEAD_IN_LINES):
+        if end < 0:
+            return ""
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end].strip()
+        if line.endswith(":"):
+            return XREF_RE.sub("", line[:-1]).strip()
+        end = start - 1
+    return ""
+
+
+def section_label(chunk: Chunk) -> str | None:
+    """Where a quote comes from, for people: "Boxed Warning › WARNING: SERIOUS INFECTIONS…", "CONCLUSIONS",
+    "Recommendations, p. 16"."""
+    label = chunk.heading or ""
+    name = section_name(chunk.code)
+    if name and name.lower() not in label.lower():
+        label = f"{name}{PATH_SEP}{label}" if label else name
+    if chunk.page is not None:
+        label = f"{label}, p. {chunk.page}" if label else f"p. {chunk.page}"
+    return label or None
+
+
+def locator(chunks: list[Chunk]) -> str | None:
+    """What a reference points at: the named sections quoted (top level), or the pages."""
+    names: dict[str, None] = {}
+    pages: dict[int, None] = {}
+    for chunk in chunks:
+        name = section_name(chunk.code) or (chunk.heading.split(PATH_SEP)[0] if chunk.heading else "")
+        if chunk.page is not None:
+            pages[chunk.page] = None
+        elif name:
+            names[name] = None
+    parts = list(names)
+    if pages:
+        nums = sorted(pages)
+        parts.append(("p. " if len(nums) == 1 else "pp. ") + ", ".join(str(n) for n in nums))
+    return "; ".join(parts) or None
