@@ -9,7 +9,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., description="The question; 1 to 1,000 characters (BOT_MAX_QUESTION_CHARS).",
-                          examples=["How is calcinosis cutis treated in dermatomyositis?"])  # fmt: skip
+                          examples=["What does the boxed warning for Humira say?"])  # fmt: skip
     kinds: list[str] | None = Field(None, description="Only quote sources of these kinds.",
                                     examples=[["guideline", "research"]])  # fmt: skip
 

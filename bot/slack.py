@@ -38,7 +38,7 @@ http_log.setLevel(logging.INFO)
 INLINE_WAIT_S = 1.5  # a slash command answered this fast gets the answer as its reply, else "Searching…"
 ANSWER_THREADS = 4
 HTTP_TIMEOUT_S = 15
-EXAMPLE = "how is calcinosis cutis treated in dermatomyositis?"
+EXAMPLE = "what does the boxed warning for Humira say?"
 HELP = "Ask me a question about the indexed clinical sources, for example: {how} " + EXAMPLE
 SEARCHING = "Searching the sources…"
 NOT_READY = "The bot is still loading its index; please ask again in a minute."
