@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .feedback import enable_wal
+
 EVENT_TTL_S = 24 * 3600  # Slack retries within minutes; a day is plenty
 ANSWER_TTL_S = 90 * 24 * 3600  # how long a 👍/👎 can still find its answer
 
@@ -27,7 +29,7 @@ class SlackLedger:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)
         self._db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, ts REAL NOT NULL)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS answers (id TEXT PRIMARY KEY, ts REAL NOT NULL, question TEXT NOT NULL,"
