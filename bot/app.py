@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
         "sources with numbered citations; no generative model is involved.",
         lifespan=lifespan,
     )
+    # No trailing-slash redirects: Starlette builds them from the request's Host header, so `GET /healthz/`
+    # with `Host: evil.example` pointed browsers at evil.example. A path with a stray slash is a 404.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.holder = holder
     app.state.feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")

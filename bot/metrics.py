@@ -106,6 +106,15 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+# Methods counted by name; any other (invented) method is counted as OTHER, so labels stay a fixed set.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def method_of(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else "OTHER"
+
+
 def route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -143,7 +152,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, tracking_send)
         finally:
             self.metrics.in_progress.dec()
-            route, method = route_of(scope), scope.get("method", "")
+            route, method = route_of(scope), method_of(scope)
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(time.perf_counter() - t0)
             if body and size <= MAX_SNIFF_BYTES and route in ANSWER_ROUTES:

@@ -1,0 +1,35 @@
+"""Hardening (issue: integrity and hardening): no Host header reflected in redirects, metrics labels from a
+fixed set whatever the request's method."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.config import Settings
+
+
+@pytest.fixture
+def client(hash_settings: Settings) -> TestClient:
+    from bot.cli import do_index
+
+    do_index(hash_settings, progress=False)
+    with TestClient(create_app(hash_settings)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("path", ["/healthz/", "/docs/", "/api/ask/"])
+def test_no_redirect_names_the_requests_host(client: TestClient, path: str) -> None:
+    response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code in (404, 405)
+    assert "evil.example" not in response.headers.get("location", "")
+
+
+def test_invented_methods_do_not_grow_the_metrics(client: TestClient) -> None:
+    before = client.get("/metrics").text
+    for i in range(50):
+        client.request(f"M{i:03d}" + "X" * 100, "/healthz")
+    after = client.get("/metrics").text
+    assert "XXXX" not in after and 'method="OTHER"' in after
+    assert len(after) < len(before) + 4000  # a fixed set of series, not one per invented method
