@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -30,6 +31,9 @@ def environment(root: Path | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["cites"] = lambda ns: ", ".join(str(n) for n in ns)
+    # one URL path segment: "/" and "." runs encoded too (`../../etc/passwd` stays inside /source/), as the
+    # chat's script (encodeURIComponent) and the Slack links do
+    env.filters["segment"] = lambda v: quote(str(v), safe="").replace(".", "%2E")
     env.filters["label"] = label
     env.filters["ref_details"] = reference_details
     env.filters["ref_kind"] = reference_kind

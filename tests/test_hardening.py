@@ -33,3 +33,26 @@ def test_invented_methods_do_not_grow_the_metrics(client: TestClient) -> None:
     after = client.get("/metrics").text
     assert "XXXX" not in after and 'method="OTHER"' in after
     assert len(after) < len(before) + 4000  # a fixed set of series, not one per invented method
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "href"),
+    [
+        ("../../etc/passwd", "/source/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"),
+        ("labels/humira", "/source/labels%2Fhumira"),
+        ("a b?c#d", "/source/a%20b%3Fc%23d"),
+    ],
+)
+def test_source_links_encode_the_whole_id(doc_id: str, href: str) -> None:
+    from bot.documents import Answer, AnswerSection, Bullet, Reference
+    from bot.render import render
+
+    answer = Answer(
+        question="q",
+        answered=True,
+        sections=[AnswerSection("research", "From the Research", [Bullet("quote text", [1], doc_id, 0, 10)])],
+        references=[Reference(1, doc_id, "Title", "research", None)],
+    )
+    html = render(answer, "html")
+    assert f'href="{href}?start=0&amp;end=10#quote"' in html and f'href="{href}"' in html
+    assert "/source/../" not in html
