@@ -41,10 +41,16 @@ def clean_question(question: str, *, max_chars: int) -> str:
     return text
 
 
+NO_KIND_MESSAGE = "Tick at least one kind of source to quote from."
+
+
 def check_kinds(kinds: list[str] | None, known: list[str]) -> list[str] | None:
-    """Normalised kind filters; raise `QuestionError` naming the known kinds for one the index lacks."""
-    if not kinds:
+    """Normalised kind filters (None: every kind); raise `QuestionError` naming the known kinds for one the
+    index lacks, and for an empty list (no kind chosen is not every kind)."""
+    if kinds is None:
         return None
+    if not kinds:
+        raise QuestionError(NO_KIND_MESSAGE)
     wanted = list(dict.fromkeys(str(k).strip().lower().replace(" ", "_") for k in kinds))
     unknown = [k for k in wanted if k not in known]
     if unknown:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import __version__
 from .config import Settings
 from .documents import Answer, kind_heading, kind_order
-from .engine import Engine, QuestionError
+from .engine import NO_KIND_MESSAGE, Engine, QuestionError
 from .render import environment, web_dir
 from .schemas import AnswerModel
 
@@ -128,8 +128,11 @@ async def chat_form(
     request: Request,
     question: Annotated[str, Form()] = "",
     kinds: Annotated[list[str] | None, Form()] = None,
+    kinds_offered: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
     """The no-JavaScript path: the form posts here and the answer is rendered on the server."""
+    if kinds_offered and not kinds:  # the boxes were shown and none was ticked: the same rule as the API
+        return chat_page(request, status=422, question=question, kinds=[], error=NO_KIND_MESSAGE)
     return await answer_page(request, question, kinds)
 
 

@@ -56,3 +56,12 @@ def test_source_links_encode_the_whole_id(doc_id: str, href: str) -> None:
     html = render(answer, "html")
     assert f'href="{href}?start=0&amp;end=10#quote"' in html and f'href="{href}"' in html
     assert "/source/../" not in html
+
+
+def test_no_kind_chosen_is_one_rule_for_api_and_form(client: TestClient) -> None:
+    api = client.post("/api/ask", json={"question": "aspirin and Reye syndrome", "kinds": []})
+    assert api.status_code == 422 and "at least one kind" in api.json()["detail"]
+    form = client.post("/", data={"question": "aspirin and Reye syndrome", "kinds_offered": "1"})
+    assert form.status_code == 422 and "at least one kind" in form.text
+    everything = client.post("/api/ask", json={"question": "aspirin and Reye syndrome"})  # no filter: all
+    assert everything.status_code == 200

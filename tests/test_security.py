@@ -93,7 +93,6 @@ def test_bad_input_is_a_clear_4xx(
         ("\u202easpirin\u200b in children", None),  # bidi and zero-width characters: answered or declined
         ("¿Cómo se trata la calcinosis? 治疗", None),
         ("How is calcinosis cutis treated?", ["Guideline", "research", "research"]),  # case and duplicates
-        ("How is calcinosis cutis treated?", []),  # an empty filter means no filter
     ],
 )
 def test_odd_but_valid_questions_are_answered_or_declined(
