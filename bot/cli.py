@@ -246,8 +246,11 @@ def serve_cmd(
         if key not in {"slack_signing_secret", "slack_bot_token"}:
             os.environ[f"BOT_{key.upper()}"] = str(value)
     typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)")
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default, so any local peer could pick its own
+    # address (and rate-limit key): its proxy handling is on only when the settings ask for it.
     uvicorn.run("bot.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_level=settings.log_level.lower())  # fmt: skip
+                workers=workers, log_level=settings.log_level.lower(),
+                proxy_headers=settings.trust_proxy_headers, forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
 
 
 @app.command("eval")

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         "that carry a question (`?q=`), as the chat page's no-JavaScript and link paths do.",
     )
     request_timeout_s: float = Field(30.0, ge=0, description="Seconds a question may take before a 504 (0: none).")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Comma-separated proxy addresses whose X-Forwarded-For `bot serve` believes (only with "
+        "trust_proxy_headers; '*' for any).",
+    )
     trust_proxy_headers: bool = Field(
         False, description="Key the rate limit by the last X-Forwarded-For hop (only behind a trusted proxy)."
     )

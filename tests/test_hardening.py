@@ -65,3 +65,51 @@ def test_no_kind_chosen_is_one_rule_for_api_and_form(client: TestClient) -> None
     assert form.status_code == 422 and "at least one kind" in form.text
     everything = client.post("/api/ask", json={"question": "aspirin and Reye syndrome"})  # no filter: all
     assert everything.status_code == 200
+
+
+@pytest.mark.slow
+def test_a_local_peer_cannot_choose_its_rate_limit_key_with_x_forwarded_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Through a real `bot serve`: three questions from one loopback peer, each claiming another address in
+    X-Forwarded-For, share one bucket (burst 2): the third is a 429."""
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from bot.cli import do_index
+    from tests.conftest import make_corpus, make_settings
+    from tests.test_faults import BOT, bot_env
+
+    make_corpus(tmp_path / "corpus")
+    settings = make_settings(tmp_path, model="hash:64", min_score=0.05)
+    do_index(settings, progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = bot_env(tmp_path, BOT_MODEL="hash:64", BOT_MIN_SCORE="0.05", BOT_RATE_LIMIT_PER_MINUTE="1",
+                  BOT_RATE_LIMIT_BURST="2", BOT_DATA_DIR=str(tmp_path / "data"))  # fmt: skip
+    server = subprocess.Popen([*BOT, "serve", "--index", str(settings.index), "--no-build", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        codes = [
+            httpx.post(
+                url + "/api/ask",
+                json={"question": "aspirin and Reye syndrome"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                timeout=30,
+            ).status_code  # fmt: skip
+            for i in range(3)
+        ]
+        assert codes[:2] == [200, 200] and codes[2] == 429
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
