@@ -67,8 +67,14 @@ def escape(text: str) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """An mrkdwn link; the label must already be escaped, `|` in it would end the URL part."""
-    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>"
+    """An mrkdwn link; the label must already be escaped. In the URL `&`, `<` and `>` are escaped as Slack
+    specifies and `|` (which would end the URL part) is percent-encoded."""
+    return f"<{escape(url).replace('|', '%7C')}|{label}>"
+
+
+def linkable(url: str | None) -> bool:
+    """Only http(s) URLs become links (never `javascript:` and the like), as on the web page."""
+    return bool(url) and str(url).lower().startswith(("https://", "http://"))
 
 
 def clip(text: str, limit: int) -> str:
@@ -177,7 +183,7 @@ def _reference_text(ref: Reference, links: Links) -> str:
     details = reference_details(ref)
     tail = f" — {escape(clip(details, MAX_LABEL_TEXT))}" if details else ""
     tail += f" · {escape(ref.kind.replace('_', ' '))}"
-    if ref.url:
+    if ref.url and linkable(ref.url):
         tail += " · " + link(ref.url, "original")
     head = f"*[{ref.n}]* "
     url = links.source(ref.doc_id)

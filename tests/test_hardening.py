@@ -113,3 +113,28 @@ def test_a_local_peer_cannot_choose_its_rate_limit_key_with_x_forwarded_for(tmp_
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [
+        ("javascript:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("http://x/<!here|pwn>", True),
+        ("https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=1&x=2", True),
+    ],
+)
+def test_slack_reference_links_are_http_only_and_escaped(url: str, linked: bool) -> None:
+    from bot.documents import Answer, AnswerSection, Bullet, Reference
+    from bot.slack_blocks import answer_message
+
+    answer = Answer(
+        question="q",
+        answered=True,
+        sections=[AnswerSection("research", "From the Research", [Bullet("quote text here", [1], "d", 0, 10)])],
+        references=[Reference(1, "d", "Title", "research", url)],
+    )
+    text = "\n".join(str(b) for b in answer_message(answer, public_url="https://bot.example.org").blocks)
+    assert "javascript:" not in text and "data:text" not in text
+    assert "<!here" not in text and "|pwn>" not in text
+    assert ("original>" in text) is linked

@@ -179,6 +179,7 @@ def check_answer_blocks(blocks: list[dict[str, Any]], engine: Engine, question: 
         assert m, text
         quote = html.unescape(m.group(1).replace("\n>", "\n"))
         for url, _n in re.findall(r"<([^|>]+)\|\[(\d+)\]>", m.group(2)):
+            url = html.unescape(url)  # `&` in a link's URL is escaped as Slack specifies
             doc_id, start, end = re.fullmatch(rf"{PUBLIC}/source/([^?]+)\?start=(\d+)&end=(\d+)", url).groups()  # type: ignore[union-attr]
             doc = engine.index.document(doc_id.replace("%2F", "/"))
             assert doc is not None and doc.text[int(start) : int(end)] == quote
