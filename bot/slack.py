@@ -57,6 +57,17 @@ class Reply:
         return {"response_type": "in_channel" if self.public else "ephemeral", **self.message.payload()}
 
 
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lower-cased ("" when it has none)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}" if parts.scheme and parts.netloc else ""
+
+
 class SlackService:
     """What the Slack routes share: the verifier, the Web API client, the ledger and a thread pool."""
 
@@ -72,6 +83,7 @@ class SlackService:
         self.pool = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="slack")
         self.holder = holder
         self.public_url = settings.public_url
+        self.api_origin = _origin(api_url)
         self.state = state  # the app's state, for its optional Prometheus metrics
 
     def observe(self, what: str, value: Any) -> None:
@@ -120,8 +132,21 @@ class SlackService:
                           _describe(exc))  # fmt: skip
                 message = notice(FAILED.format(rid=rid))
 
+    def response_url_allowed(self, url: str) -> bool:
+        """Slack's own hosts (`https://hooks.slack.com/…`, any `https://*.slack.com`) or the configured Web
+        API host (a proxy, the tests' fake): a signed request cannot make the bot POST anywhere else."""
+        origin = _origin(url)
+        if origin == self.api_origin:
+            return True
+        scheme, _, host = origin.partition("://")
+        host = host.split(":")[0]
+        return scheme == "https" and (host == "slack.com" or host.endswith(".slack.com"))
+
     def respond(self, response_url: str, reply: Reply, rid: str) -> None:
         """Post to a command's or an action's `response_url` (never logged: it is a credential)."""
+        if not self.response_url_allowed(response_url):
+            log.warning("slack %s: response_url is not a Slack URL: not posted", rid)
+            return
         try:
             resp = WebhookClient(response_url, timeout=HTTP_TIMEOUT_S, logger=http_log).send_dict(
                 {**reply.body(), "replace_original": False}

@@ -138,3 +138,41 @@ def test_slack_reference_links_are_http_only_and_escaped(url: str, linked: bool)
     assert "javascript:" not in text and "data:text" not in text
     assert "<!here" not in text and "|pwn>" not in text
     assert ("original>" in text) is linked
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.slack.com/commands/T1/2/abc", True),
+        ("https://hooks.slack.com:443/actions/T1/2/abc", True),
+        ("http://127.0.0.1:7777/response/x", True),  # the configured Web API host (a proxy, a test fake)
+        ("https://evil.example/hooks.slack.com", False),
+        ("https://slack.com.evil.example/x", False),
+        ("http://hooks.slack.com/commands/x", False),  # Slack's hooks are https
+        ("http://127.0.0.1:9/x", False),  # another port of the same machine
+        ("not a url", False),
+    ],
+)
+def test_slack_response_urls_are_slacks(tmp_path, monkeypatch, url: str, allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    import bot.slack as slack
+    from bot.engine import EngineHolder
+    from bot.slack_blocks import notice
+
+    settings = Settings(data_dir=tmp_path, slack_signing_secret=SecretStr("s"),
+                        slack_api_url="http://127.0.0.1:7777/api/")  # fmt: skip
+    service = slack.SlackService(settings, EngineHolder(settings))
+    posted: list[str] = []
+
+    class Recorder:
+        def __init__(self, target: str, **_: object) -> None:
+            posted.append(target)
+
+        def send_dict(self, body: dict[str, object]):  # type: ignore[no-untyped-def]
+            return type("R", (), {"status_code": 200, "body": ""})()
+
+    monkeypatch.setattr(slack, "WebhookClient", Recorder)
+    assert service.response_url_allowed(url) is allowed
+    service.respond(url, slack.Reply(notice("hi")), "rid")
+    assert posted == ([url] if allowed else [])
