@@ -54,6 +54,9 @@ class ReferenceModel(BaseModel):
 
 
 class AnswerModel(BaseModel):
+    # `Infinity`/`NaN` (which Python's JSON parser reads) would be stored and exported as invalid JSON
+    model_config = ConfigDict(allow_inf_nan=False)
+
     question: str
     answered: bool
     sections: list[SectionModel]

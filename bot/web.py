@@ -229,7 +229,7 @@ async def feedback_form(
         body = FeedbackRequest.model_validate(
             {"rating": int(rating), "question": question, "answer": json.loads(answer)}
         )
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # RecursionError: `[[[[…` nested past the parser
         return page(request, "message.html", status=422, title="Feedback not stored",
                     message="That vote could not be read. Go back and try again.")  # fmt: skip
     await asyncio.to_thread(_store, request, body)

@@ -176,3 +176,22 @@ def test_slack_response_urls_are_slacks(tmp_path, monkeypatch, url: str, allowed
     assert service.response_url_allowed(url) is allowed
     service.respond(url, slack.Reply(notice("hi")), "rid")
     assert posted == ([url] if allowed else [])
+
+
+def _vote_answer(took_ms: str = "1.5") -> str:
+    return ('{"question": "q", "answered": false, "sections": [], "references": [], "took_ms": ' + took_ms
+            + ', "message": "no"}')  # fmt: skip
+
+
+@pytest.mark.parametrize("took_ms", ["Infinity", "-Infinity", "NaN"])
+def test_non_finite_numbers_are_refused_not_stored(client: TestClient, took_ms: str) -> None:
+    body = '{"rating": 1, "question": "q", "answer": ' + _vote_answer(took_ms) + "}"
+    r = client.post("/api/feedback", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    r = client.post("/feedback", data={"rating": "1", "question": "q", "answer": _vote_answer(took_ms)})
+    assert r.status_code == 422
+
+
+def test_deeply_nested_form_vote_is_a_422_not_a_500(client: TestClient) -> None:
+    r = client.post("/feedback", data={"rating": "1", "question": "q", "answer": "[" * 5000 + "]" * 5000})
+    assert r.status_code == 422
