@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from .config import Settings
 from .search import METHODS, Searcher
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 DEPTH = 100  # documents kept per query (Recall@100)
@@ -118,19 +119,23 @@ def default_method() -> str:
 # ---------------------------------------------------------------------------------------------- files
 
 
-def load_queries(path: Path) -> dict[str, str]:
-    """`_id` -> `text` from a BEIR queries.jsonl."""
-    out: dict[str, str] = {}
+def read_jsonl(path: Path, parse: Callable[[Any], T], what: str) -> Iterator[T]:
+    """Each non-blank line of a JSON-lines file, parsed and passed through `parse`; a line that is not JSON or
+    that `parse` rejects (ValueError, KeyError, TypeError, AttributeError) is an `EvalError` naming the line:
+    `PATH:N: not WHAT (why)`."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-                out[str(obj["_id"])] = str(obj["text"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise EvalError(f"{path}:{lineno}: not a query line with `_id` and `text` ({exc})") from None
-    return out
+                yield parse(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise EvalError(f"{path}:{lineno}: not {what} ({exc})") from None
+
+
+def load_queries(path: Path) -> dict[str, str]:
+    """`_id` -> `text` from a BEIR queries.jsonl."""
+    return dict(read_jsonl(path, lambda obj: (str(obj["_id"]), str(obj["text"])), "a query line with `_id` and `text`"))
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:

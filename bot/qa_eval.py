@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .evaluate import EvalError, default_method, load_qrels, prepared_index
+from .evaluate import EvalError, default_method, load_qrels, prepared_index, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -283,35 +283,30 @@ class Claim:
     labels: dict[str, set[str]] = field(default_factory=dict)  # document id -> SUPPORT / CONTRADICT
 
 
+def _claim(obj: Any) -> Claim:
+    """A SciFact query line as a claim, with its gold rationale sentences and labels by document."""
+    gold: dict[str, set[int]] = {}
+    labels: dict[str, set[str]] = {}
+    for doc_id, sets in (obj.get("metadata") or {}).items():
+        for ev in sets:
+            sentences = {int(i) for i in ev.get("sentences", [])}
+            if sentences:
+                gold.setdefault(str(doc_id), set()).update(sentences)
+                if ev.get("label"):
+                    labels.setdefault(str(doc_id), set()).add(str(ev["label"]))
+    return Claim(str(obj["_id"]), str(obj["text"]), gold, labels)
+
+
 def load_claims(path: Path, *, judged: set[str] | None = None, limit: int | None = None) -> list[Claim]:
     """Claims with gold rationales from a SciFact `queries.jsonl` (`metadata`: `{doc_id: [{"sentences": [i, ...],
     "label": ...}, ...]}`), in file order; with `judged`, only those query ids."""
     if not path.is_file():
         raise FileNotFoundError(f"not found: {path}")
-    claims: list[Claim] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-                qid, text, meta = str(obj["_id"]), str(obj["text"]), obj.get("metadata") or {}
-                gold: dict[str, set[int]] = {}
-                labels: dict[str, set[str]] = {}
-                for doc_id, sets in meta.items():
-                    for ev in sets:
-                        sentences = {int(i) for i in ev.get("sentences", [])}
-                        if sentences:
-                            gold.setdefault(str(doc_id), set()).update(sentences)
-                            if ev.get("label"):
-                                labels.setdefault(str(doc_id), set()).add(str(ev["label"]))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise EvalError(
-                    f"{where}: not a claim line with `_id`, `text` and SciFact `metadata` ({exc})"
-                ) from None
-            if gold and (judged is None or qid in judged):
-                claims.append(Claim(qid, text, gold, labels))
+    claims = [
+        claim
+        for claim in read_jsonl(path, _claim, "a claim line with `_id`, `text` and SciFact `metadata`")
+        if claim.gold and (judged is None or claim.id in judged)
+    ]
     if not claims:
         raise EvalError(f"no claim in {path} has gold rationale sentences in its `metadata`" +
                         (" (among the judged queries)" if judged is not None else ""))  # fmt: skip
@@ -322,19 +317,12 @@ def load_sentences(path: Path) -> dict[str, list[tuple[int, int]]]:
     """Document id -> its sentences' `[start, end)` character spans in the document's `text`."""
     if not path.is_file():
         raise FileNotFoundError(f"not found: {path} (sentence spans; give them with --sentences)")
-    out: dict[str, list[tuple[int, int]]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                out[str(obj["_id"])] = [(int(s), int(e)) for s, e in obj["spans"]]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise EvalError(
-                    f"{path}:{lineno}: not a line with `_id` and `spans` [[start, end], ...] ({exc})"
-                ) from None
-    return out
+    spans = read_jsonl(
+        path,
+        lambda obj: (str(obj["_id"]), [(int(s), int(e)) for s, e in obj["spans"]]),
+        "a line with `_id` and `spans` [[start, end], ...]",
+    )
+    return dict(spans)
 
 
 def lands(qs: int, qe: int, ss: int, se: int) -> bool:
