@@ -125,25 +125,7 @@ def _attr(el: Any, name: str, attr: str) -> str | None:
 
 def inline(el: Any, *, skip: frozenset[str] = SKIP) -> str:
     """The text of an element in reading order, `<br/>` and block elements as spaces."""
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        name = local_name(node.tag)
-        if name in skip:
-            return
-        if name in BLOCKS:
-            out.append(" ")
-        if node.text:
-            out.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                out.append(child.tail)
-        if name in BLOCKS:
-            out.append(" ")
-
-    walk(el)
-    return " ".join("".join(out).split())
+    return text_of(el, skip=skip, spaced=BLOCKS)
 
 
 def _span(cell: Any) -> int:

@@ -92,19 +92,25 @@ def root_name(data: bytes) -> str:
     raise CorpusError("malformed XML: no root element")
 
 
-def text_of(el: Any, *, skip: frozenset[str] = frozenset()) -> str:
-    """All text inside an element (tails included), whitespace collapsed; subtrees named in `skip` left out."""
+def text_of(el: Any, *, skip: frozenset[str] = frozenset(), spaced: frozenset[str] = frozenset()) -> str:
+    """All text inside an element (tails included), whitespace collapsed; subtrees named in `skip` left out,
+    and the elements named in `spaced` (`br`, block elements) read as a space on each side."""
     parts: list[str] = []
 
     def walk(node: Any) -> None:
-        if local_name(node.tag) in skip:
+        name = local_name(node.tag)
+        if name in skip:
             return
+        if name in spaced:
+            parts.append(" ")
         if node.text:
             parts.append(node.text)
         for child in node:
             walk(child)
             if child.tail:
                 parts.append(child.tail)
+        if name in spaced:
+            parts.append(" ")
 
     walk(el)
     return " ".join("".join(parts).split())
