@@ -69,12 +69,13 @@ QUESTION_WORDS = frozenset(
 )
 # Question words that bm25s' stop list keeps but that say nothing of the topic.
 MANNER = QUESTION_WORDS - {"not", "no", "common", "most", "usual", "usually", "recommended"}
-# Salt and form words of drug names: "atorvastatin calcium" names atorvastatin, not calcium.
+# Salt and form words of drug names: "atorvastatin calcium" names atorvastatin, not calcium. The label
+# readers (bot/sources/spl.py, openfda.py) leave them out of a label's `entities` with the same list.
 NOT_ENTITIES = frozenset(
     """calcium sodium potassium magnesium hydrochloride hcl hydrobromide citrate maleate mesylate acetate sulfate
     phosphate tartrate succinate besylate fumarate bromide chloride lactate decanoate injection injectable
     tablet tablets capsule capsules oral solution suspension syrup cream kit film coated extended release
-    delayed hydrate monohydrate dihydrate anhydrous usp and for of the pen""".split()
+    delayed hydrate monohydrate dihydrate anhydrous usp and for of the with pen""".split()
 )
 
 

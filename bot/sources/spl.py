@@ -47,6 +47,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..documents import Document
+from ..query import NOT_ENTITIES
 from ..sections import DRUG_FACTS_CODES, LOINC_SECTIONS, NOT_INDEXED, SECTION_ALIASES, section_name
 from .base import Context, CorpusError, TextBuilder, make_document
 from .xml import local_name, parse, text_of
@@ -70,12 +71,6 @@ BOILERPLATE_RE = re.compile(
 # Highlights lines that point elsewhere instead of saying something.
 HIGHLIGHT_SKIP_RE = re.compile(r"see full prescribing information|see 17 for patient counseling", re.I)
 PRODUCT_LINE_RE = re.compile(r"^(?P<brand>[^()]+?)\s*\((?P<generic>[^()]+)\)")
-# Words that do not name a drug on their own ("atorvastatin calcium" -> "atorvastatin").
-NOT_ENTITY_WORDS = frozenset(
-    "calcium sodium potassium magnesium hydrochloride hcl hydrobromide citrate sulfate acetate maleate "
-    "mesylate tartrate fumarate succinate phosphate besylate bromide chloride tablets tablet injection "
-    "capsules capsule solution suspension oral extended release and with for the".split()
-)
 
 
 def _norm(title: str) -> str:
@@ -275,9 +270,9 @@ def entities(brands: Iterable[str], generics: Iterable[str]) -> list[str]:
     for generic in generics:
         for one in re.split(r",|;|\band\b", generic.lower()):
             one = " ".join(one.split())
-            words = [w for w in re.findall(r"[a-z][a-z0-9-]+", one) if len(w) > 3 and w not in NOT_ENTITY_WORDS]
+            words = [w for w in re.findall(r"[a-z][a-z0-9-]+", one) if len(w) > 3 and w not in NOT_ENTITIES]
             out += ([one] if one else []) + words
-    return [e for e in dict.fromkeys(out) if e and e not in NOT_ENTITY_WORDS]
+    return [e for e in dict.fromkeys(out) if e and e not in NOT_ENTITIES]
 
 
 def label_title(brand: str | None, generic: str | None) -> str | None:
