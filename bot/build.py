@@ -33,7 +33,9 @@ from .index import (
     FORMAT_VERSION,
     HNSW_THRESHOLD,
     VECTOR_INDEX_TYPES,
+    IndexError_,
     Reusable,
+    check_files,
     choose_vector_index,
     file_digest,
     fsync_tree,
@@ -345,20 +347,18 @@ def reuse_key() -> str:
 
 
 def damaged(build: Path) -> str | None:
-    """Why a build cannot be trusted (a file missing or differing from its manifest checksum, an unreadable
-    manifest), or None when every file verifies."""
+    """Why a build cannot be trusted (an unreadable or invalid manifest, a file missing or differing from
+    its manifest checksum: the checks `load_index` makes), or None when every file verifies."""
     try:
-        files = read_manifest(build).get("files", {})
+        manifest = read_manifest(build)
     except Exception as exc:
         return str(exc)
-    if not isinstance(files, dict) or not files:
+    if not manifest.get("files"):
         return "its manifest lists no file checksums"
-    for name, expected in files.items():
-        path = build / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if file_digest(path) != expected:
-            return f"{name} is corrupt (checksum differs)"
+    try:
+        check_files(build, manifest)
+    except IndexError_ as exc:
+        return str(exc)
     return None
 
 

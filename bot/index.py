@@ -306,6 +306,17 @@ class Index:
         self.db.close()
 
 
+def check_files(build: Path, manifest: dict[str, Any], *, verify: bool = True) -> None:
+    """Raise `IndexCorrupt` for a file of the manifest that is missing or (with `verify`) whose checksum
+    differs from the manifest's."""
+    for name, expected in manifest.get("files", {}).items():
+        path = build / name
+        if not path.is_file():
+            raise IndexCorrupt(f"index file {path} is missing: rebuild with `bot index`")
+        if verify and file_digest(path) != expected:
+            raise IndexCorrupt(f"index file {path} is corrupt (checksum differs): rebuild with `bot index`")
+
+
 def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> Index:
     """Load an index; raise `IndexError_` with a message naming the fix when it cannot be used."""
     import faiss
@@ -320,12 +331,7 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
             f"(dimension {manifest.get('dimension')}), but the configured model is {model!r}: rebuild with "
             f"`bot index --model {model}` or set BOT_MODEL={manifest.get('model')}"
         )
-    for name, expected in manifest.get("files", {}).items():
-        path = build / name
-        if not path.is_file():
-            raise IndexCorrupt(f"index file {path} is missing: rebuild with `bot index`")
-        if verify and file_digest(path) != expected:
-            raise IndexCorrupt(f"index file {path} is corrupt (checksum differs): rebuild with `bot index`")
+    check_files(build, manifest, verify=verify)
     # One query at a time: OpenMP fanning a single search out over shared cores costs up to 10x in waits.
     faiss.omp_set_num_threads(1)
     try:
