@@ -138,7 +138,7 @@ def _rarest_in(query: Query, searcher: Searcher, doc_no: int) -> str:
     lexical = searcher.doc_lexical
     if lexical is None:
         return ""
-    held = [t for t in query.topic if doc_no in set(lexical.rows_with(t).tolist())]
+    held = [t for t in query.topic if bool(np.any(lexical.rows_with(t) == doc_no))]
     return max(held, key=lambda t: query.terms.get(t, 0.0)) if held else ""
 
 
@@ -354,19 +354,18 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
     )
 
 
-def word_coverage(query: Query | str, chunks: list[Chunk], index: Index) -> float:
+def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
     """The largest share of the question's words (weighted by idf) that one chunk holds with its title,
     section path and section name."""
-    if isinstance(query, str):
-        query = analyse(query, index)
     weights = query.terms
     total = sum(weights.values())
     if total <= 0 or not chunks:
         return 0.0
-    titles = index.titles(list({c.doc_id for c in chunks}))
+    info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks)))  # cached: build_answer read them
     best = 0.0
     for chunk in chunks:
-        context = " ".join((titles.get(chunk.doc_id, ("",))[0], chunk.heading, section_name(chunk.code) or ""))
+        doc = info.get(chunk.doc_id)
+        context = " ".join((doc.title if doc else "", chunk.heading, section_name(chunk.code) or ""))
         words = set(tokenize(chunk.text)) | set(tokenize(context))
         best = max(best, sum(w for t, w in weights.items() if t in words) / total)
     return best

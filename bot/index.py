@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: document outline (parts) and metadata, chunk section code and page
 MANIFEST = "manifest.json"
 MANIFEST_DIGEST = "manifest.sha256"
+DOC_INFO_CACHE = 4096  # documents whose title and metadata an index keeps in memory for answers
 FILES = ("vectors.faiss", "chunks.sqlite")
 
 
@@ -283,24 +284,27 @@ class Index:
         return Document(row[0], row[1], row[6], row[2], row[3], row[4], row[5], sections, bool(sections),
                         parts_from_json(row[8]), json.loads(row[9]))  # fmt: skip
 
-    def titles(self, doc_ids: list[str]) -> dict[str, tuple[str, str, str | None]]:
-        marks = ",".join("?" * len(doc_ids))
-        cur = self.db.execute(f"SELECT id, title, kind, url FROM documents WHERE id IN ({marks})", doc_ids)
-        return {r[0]: (r[1], r[2], r[3]) for r in cur}
-
     def doc_info(self, doc_ids: list[str]) -> dict[str, DocInfo]:
-        """Title, kind, url, date and metadata of documents (what references and answer filters need)."""
-        if not doc_ids:
-            return {}
-        missing = [d for d in doc_ids if d not in self._info]
+        """Title, kind, url, date and metadata of documents (what references and answer filters need),
+        kept in a bounded cache (answers cite the same few documents again and again)."""
+        out: dict[str, DocInfo] = {}
+        missing: list[str] = []
+        for doc_id in doc_ids:
+            known = self._info.get(doc_id)  # one lookup: another thread may clear the cache meanwhile
+            if known is None:
+                missing.append(doc_id)
+            else:
+                out[doc_id] = known
         if missing:
+            if len(self._info) + len(missing) > DOC_INFO_CACHE:
+                self._info.clear()
             marks = ",".join("?" * len(missing))
             cur = self.db.execute(
                 f"SELECT id, title, kind, url, date, meta, length(text) FROM documents WHERE id IN ({marks})", missing
             )
             for doc_id, title, kind, url, date, meta, length in cur:
-                self._info[doc_id] = DocInfo(doc_id, title, kind, url, date, json.loads(meta), length)
-        return {d: self._info[d] for d in doc_ids if d in self._info}
+                out[doc_id] = self._info[doc_id] = DocInfo(doc_id, title, kind, url, date, json.loads(meta), length)
+        return {d: out[d] for d in doc_ids if d in out}
 
     def close(self) -> None:
         self.db.close()
@@ -339,7 +343,8 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         lexical = Lexical.load(build / "bm25")
         db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro&immutable=1", uri=True, check_same_thread=False)
         rows = db.execute("SELECT row, doc_id, kind, code FROM chunks ORDER BY row").fetchall()
-        doc_rows = db.execute("SELECT id, kind, meta FROM documents WHERE meta != '{}'").fetchall()
+        # only documents that name what they are about (labels) feed the entity lexicon
+        doc_rows = db.execute("SELECT id, kind, meta FROM documents WHERE meta LIKE '%\"entities\"%'").fetchall()
     except Exception as exc:
         raise IndexCorrupt(f"index at {build} cannot be read ({exc}): rebuild with `bot index`") from None
     if vectors.d != manifest.get("dimension") or vectors.ntotal != len(rows) or lexical.size != len(rows):
