@@ -8,37 +8,16 @@ from pathlib import Path
 import pytest
 
 from bot.ingest import kind_sections, load_corpus, make_document
-from tests.conftest import SEED, SHARED, TINY
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A minimal one-page PDF with a real text layer (no PDF library needed to write it)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return out
+from tests.conftest import SEED, SHARED, TINY, tiny_pdf
 
 
 def test_each_format_loads(tmp_path: Path) -> None:
     for f in TINY.iterdir():
         (tmp_path / f.name).write_bytes(f.read_bytes())
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "leaflet.pdf").write_bytes(tiny_pdf("Metformin is first-line therapy for type 2 diabetes."))
+    (tmp_path / "sub" / "leaflet.pdf").write_bytes(
+        tiny_pdf([(72, 720, 12, "Metformin is first-line therapy for type 2 diabetes.")])
+    )
     report = load_corpus(tmp_path)
     assert report.problems == []
     docs = {d.id: d for d in report.documents}

@@ -10,6 +10,7 @@ import pytest
 
 from bot.documents import Document
 from bot.sources import load_corpus
+from tests.conftest import tiny_pdf
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "evidence" / "raw" / "guidelines"
 CDC = "cdc-2022-opioid-rr7103a1-H.pdf"
@@ -156,31 +157,6 @@ def test_hyphenation_breaks_are_rare(docs: dict[str, Document], which: str) -> N
     breaks = re.findall(r"\b[a-z]{2,}- (?!and\b|or\b|to\b|versus\b)[a-z]+", text)
     assert len(breaks) <= 8, breaks
     assert "evidence-based" in text
-
-
-def tiny_pdf(lines: list[tuple[int, int, int, str]], info: str = "") -> bytes:
-    """A minimal PDF (Helvetica): (x, y, size, text) per line; `info` = the entries of its /Info."""
-    ops = " ".join(f"BT /F1 {size} Tf {x} {y} Td ({text}) Tj ET" for x, y, size, text in lines)
-    stream = ops.encode("latin-1")
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        f"<< {info} >>".encode("latin-1"),
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return out
 
 
 SMALL = [
