@@ -59,6 +59,13 @@ FULL_MATCH_MIN_TERMS_NAMED = 2  # when the question names a drug or product the 
 BROAD_MATCH_COVERAGE = 0.6
 BROAD_MATCH_MIN_TERMS = 6
 MAX_QUOTES_PER_CHUNK = 3
+# A quote's score is its chunk's rank score times (COVERAGE_BASE + (1 - COVERAGE_BASE) * coverage), where
+# coverage is the idf-weighted share of the question's words it holds, plus PAIR_BONUS times the share of the
+# question's word pairs (two words at most PAIR_WINDOW apart) it holds too: a claim's rationale tends to say
+# "caspase-11 ... pyroptosis" together (SciFact train: first quote on a rationale 51.1% -> 52.1%).
+COVERAGE_BASE = 0.35
+PAIR_BONUS = 0.15
+PAIR_WINDOW = 3
 DUPLICATE_JACCARD = 0.7
 # A quote must score at least this share of the best quote's score (weak filler is left out).
 RELATIVE_FLOOR = 0.45
@@ -89,7 +96,7 @@ ANAPHORA_PENALTY = 0.3
 class AnswerPolicy:
     top_k: int = 8
     max_bullets: int = 6
-    max_bullets_per_section: int = 5
+    max_bullets_per_section: int = 6
     min_score: float = 0.56
     method: str = "final"
 
@@ -142,6 +149,16 @@ def _rarest_in(query: Query, searcher: Searcher, doc_no: int) -> str:
     return max(held, key=lambda t: query.terms.get(t, 0.0)) if held else ""
 
 
+def _pairs(stems: list[str]) -> set[tuple[str, str]]:
+    """Unordered pairs of distinct stems at most PAIR_WINDOW apart."""
+    out: set[tuple[str, str]] = set()
+    for i, a in enumerate(stems):
+        for b in stems[i + 1 : i + 1 + PAIR_WINDOW]:
+            if a != b:
+                out.add((a, b) if a < b else (b, a))
+    return out
+
+
 def _names_entity(text: str, entities: tuple[str, ...]) -> bool:
     low = " " + " ".join(TOKEN_RE.findall(text.lower())) + " "
     return any(f" {e} " in low for e in entities)
@@ -179,6 +196,7 @@ def build_answer(
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
 
+    qpairs = _pairs(tokenize(query.text))
     label_doc: str | None = None  # with no drug named, label quotes come from the best label only
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
@@ -233,10 +251,12 @@ def build_answer(
                     continue
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
+                if PAIR_BONUS and qpairs:
+                    cov += PAIR_BONUS * len(qpairs & _pairs(tokenize(quote))) / len(qpairs)
                 cov = min(1.0, cov + cue_bonus(query, quote))
                 if cov == 0 and len(chunk.sentences) > 1:
                     continue
-                s = (max(score, 0.0) / top) * (0.35 + 0.65 * cov) * (1.0 + bonus)
+                s = (max(score, 0.0) / top) * (COVERAGE_BASE + (1 - COVERAGE_BASE) * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
                 if chunk.code is None and chunk.page is None and FINDING_RE.search(quote):

@@ -219,6 +219,25 @@ def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
     return len(stem) >= 5 and any(stem in w for w in vocab if len(w) > len(stem))
 
 
+def _known_word(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
+    """An everyday English word, or one whose stem some source holds."""
+    if word in common:
+        return True
+    stems = tokenize(word)
+    return bool(stems) and all(s in vocab for s in stems)
+
+
+COMPOUND_MIN_PART = 4
+
+
+def _compound(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
+    """Two known words written as one ("tumorsupressing" is not: "supressing" is misspelt too)."""
+    return any(
+        _known_word(word[:i], vocab, common) and _known_word(word[i:], vocab, common)
+        for i in range(COMPOUND_MIN_PART, len(word) - COMPOUND_MIN_PART + 1)
+    )
+
+
 def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
     """Words of the question that are not common English, not question words, and in no source: a
     question about them cannot be answered from this index, however near its topic is."""
@@ -232,7 +251,7 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
             continue
         if word in acronyms:
             continue
-        if any(word.startswith(p) and word[len(p) :] in common for p in PREFIXES):
+        if any(word.startswith(p) and _known_word(word[len(p) :], vocab, common) for p in PREFIXES):
             continue  # "unassociated": a prefix on an everyday word
         stems = tokenize(word)
         if not stems or any(s in vocab for s in stems):
@@ -241,6 +260,8 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
             continue
         if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
             continue
+        if _compound(word, vocab, common):
+            continue  # two known words run together ("ipscderived", "panicprone")
         if word.rstrip("s") in common or (word.endswith("es") and word[:-2] in common):
             continue
         out.append(word)

@@ -144,6 +144,7 @@ def label_engine(labels: Settings):  # type: ignore[no-untyped-def]
         ("can i take lipiter if im pregnent", ("lipitor",), ()),  # a misspelt brand still names it
         ("What is the recommended dose of lisinopril for hypertension?", (), ("lisinopril",)),
         ("Does IVIG help in TNFB therapy?", (), ()),  # acronyms may be spelt out in the sources
+        ("Is there a livertoxicity warning for atorvastatin?", ("atorvastatin",), ()),  # two words run together
         ("Which children should not get the diphenhydramine cough syrup?", ("diphenhydramine",), ()),
     ],
 )
@@ -153,6 +154,21 @@ def test_analyse_names_drugs_and_unknown_words(
     query = analyse(question, label_engine.index)
     assert set(entities) <= set(query.entities)
     assert query.unknown == unknown
+
+
+@pytest.mark.parametrize(
+    ("word", "vocab", "common", "compound"),
+    [
+        ("panicprone", {"panic", "prone"}, set(), True),
+        ("ipscderived", {"ipsc"}, {"derived"}, True),
+        ("metformin", {"formin"}, {"met"}, False),  # a part under 4 letters is no word of its own
+        ("lisinopril", {"lisin"}, set(), False),
+    ],
+)
+def test_compound_words_of_known_parts(word: str, vocab: set[str], common: set[str], compound: bool) -> None:
+    from bot.query import _compound
+
+    assert _compound(word, dict.fromkeys(vocab, 0), frozenset(common)) is compound
 
 
 @needs_spl
