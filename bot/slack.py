@@ -2,7 +2,9 @@
 
 `install(app, settings)` mounts the routes only when `BOT_SLACK_SIGNING_SECRET` is set; without it
 `/slack/*` is 404 and the startup log says so. Each request is verified with slack_sdk's
-`SignatureVerifier` before anything else is done (401 otherwise). Slack gets its reply at once; the
+`SignatureVerifier` before anything else is done (401 otherwise), and a request whose signature was
+already seen (a replay) is not acted on again. Payloads are then read through `slack_payloads` (bounded
+JSON, pydantic models): a malformed one is a 400, never a 500. Slack gets its reply at once; the
 CPU-bound answering runs in a thread pool and the answer follows through `response_url` or
 `chat.postMessage` in the asking message's thread, so Slack's 3-second limit always holds.
 """
@@ -10,9 +12,9 @@ CPU-bound answering runs in a thread pool and the answer follows through `respon
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +31,17 @@ from .config import Settings
 from .engine import EngineHolder, QuestionError
 from .slack_blocks import ACTION_DOWN, ACTION_UP, SlackMessage, answer_message, notice
 from .slack_ledger import SlackLedger
+from .slack_payloads import (
+    ANSWERED_EVENTS,
+    BlockActions,
+    EventCallback,
+    MessageEvent,
+    PayloadError,
+    SlashCommand,
+    UrlVerification,
+    parse,
+)
+from .slack_payloads import json_object as _payload_object
 
 log = logging.getLogger(__name__)
 # slack_sdk logs whole requests at DEBUG, response_url included (a credential): keep its loggers at INFO.
@@ -43,6 +56,10 @@ HELP = "Ask me a question about the indexed clinical sources, for example: {how}
 SEARCHING = "Searching the sources…"
 NOT_READY = "The bot is still loading its index; please ask again in a minute."
 FAILED = "Sorry, something went wrong while answering (reference {rid}). Please try again later."
+REPLAYED = "This Slack request was already received; a replayed request is not acted on again."
+SIGNATURE_MAX_AGE_S = 300  # slack_sdk's SignatureVerifier: a timestamp more than 5 minutes off is refused
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also reads "١٢" and 309-digit numbers
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")  # what Slack sends; hmac.compare_digest raises on non-ASCII text
 THANKS = {1: "Thanks for the 👍, it is recorded.", -1: "Thanks for the 👎, it is recorded and helps improve the bot."}
 
 router = APIRouter(prefix="/slack", tags=["slack"])
@@ -185,20 +202,47 @@ def _service(request: Request) -> SlackService:
     return request.app.state.slack  # type: ignore[no-any-return]
 
 
+def signature_ok(verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's check (slack_sdk), after the headers' shapes are checked here: a timestamp of ASCII digits
+    within 5 minutes of now and a `v0=` + 64 hex digits signature. Never raises."""
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_S:
+        return False
+    try:
+        return verifier.is_valid(body, timestamp, signature)
+    except (ValueError, TypeError, OverflowError):  # a body that is not UTF-8 cannot be verified
+        return False
+
+
 async def verified_body(request: Request) -> bytes:
-    """The raw body, once Slack's signature and timestamp check out (slack_sdk); 401 otherwise."""
+    """The raw body, once Slack's signature and timestamp check out (slack_sdk); 401 otherwise.
+
+    Also records the signature (until its timestamp leaves the 5-minute window) and sets
+    `request.state.slack_replayed` when it was seen before: the routes then do nothing (`fresh_body`).
+    """
     body = await request.body()
     timestamp = request.headers.get("x-slack-request-timestamp")
     signature = request.headers.get("x-slack-signature")
     if not timestamp or not signature:
         raise HTTPException(401, "Missing Slack signature headers.")
-    try:
-        valid = timestamp.isdigit() and _service(request).verifier.is_valid(body, timestamp, signature)
-    except (ValueError, UnicodeDecodeError):
-        valid = False
-    if not valid:
+    service = _service(request)
+    if not signature_ok(service.verifier, body, timestamp, signature):
         log.warning("slack: rejected a request to %s: invalid signature or stale timestamp", request.url.path)
         raise HTTPException(401, "Invalid Slack signature or stale timestamp.")
+    expires = int(timestamp) + SIGNATURE_MAX_AGE_S + 1
+    request.state.slack_replayed = not service.ledger.first_signature(signature, expires)
+    if request.state.slack_replayed:
+        log.warning("slack: a replayed request to %s (its signature was already used): not acted on",
+                    request.url.path)  # fmt: skip
+    return body
+
+
+async def fresh_body(request: Request, body: bytes = Depends(verified_body)) -> bytes:
+    """A verified body that was not seen before; 409 for a replay (slash commands and buttons: Slack never
+    sends those twice, so only a replay repeats one)."""
+    if request.state.slack_replayed:
+        raise HTTPException(409, REPLAYED)
     return body
 
 
@@ -210,20 +254,18 @@ def _form(body: bytes) -> dict[str, str]:
 
 
 def _json_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    """A JSON object within the depth limit, finite numbers and valid Unicode only; 400 otherwise."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"The {what} is not valid JSON.") from exc
-    if not isinstance(data, dict):
-        raise HTTPException(400, f"The {what} must be a JSON object.")
-    return data
+        return _payload_object(raw, what)
+    except PayloadError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
-def _str(data: dict[str, Any], key: str, what: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise HTTPException(400, f"The {what} has no `{key}`.")
-    return value
+def _parse(model: type[Any], data: Any, what: str) -> Any:
+    try:
+        return parse(model, data, what)
+    except PayloadError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def new_request_id() -> str:
@@ -231,17 +273,14 @@ def new_request_id() -> str:
 
 
 @router.post("/commands", summary="Slash command, e.g. `/ask how is calcinosis cutis treated?`")
-async def commands(request: Request, body: bytes = Depends(verified_body)) -> Any:
-    form = _form(body)
-    response_url = _str(form, "response_url", "slash command")
-    if "text" not in form:
-        raise HTTPException(400, "The slash command has no `text`.")
-    question = plain_text(form["text"])
+async def commands(request: Request, body: bytes = Depends(fresh_body)) -> Any:
+    cmd: SlashCommand = _parse(SlashCommand, _form(body), "slash command")
+    response_url = cmd.response_url
+    question = plain_text(cmd.text)
     if question.lower() in ("", "help"):
-        return Reply(notice(HELP.format(how=f"{form.get('command') or '/ask'}"))).body()
+        return Reply(notice(HELP.format(how=f"{cmd.command or '/ask'}"))).body()
     service, rid = _service(request), new_request_id()
-    log.info("slack %s: %s from %s in %s", rid, form.get("command", "command"), form.get("user_id"),
-             form.get("channel_id"))  # fmt: skip
+    log.info("slack %s: %s from %s in %s", rid, cmd.command or "command", cmd.user_id, cmd.channel_id)
     job = asyncio.get_running_loop().run_in_executor(service.pool, service.compose, question, rid)
     try:
         reply = await asyncio.wait_for(asyncio.shield(job), INLINE_WAIT_S)
@@ -253,98 +292,97 @@ async def commands(request: Request, body: bytes = Depends(verified_body)) -> An
 
 @router.post("/events", summary="Events API: url_verification, app_mention, message.im")
 async def events(request: Request, body: bytes = Depends(verified_body)) -> Any:
+    if request.state.slack_replayed:  # Slack's own convention for what was already handled: 200, nothing done
+        return {"ok": True, "ignored": "already handled"}
     payload = _json_object(body, "event payload")
     kind = payload.get("type")
     if kind == "url_verification":
-        return {"challenge": _str(payload, "challenge", "url_verification payload")}
+        return {"challenge": _parse(UrlVerification, payload, "url_verification payload").challenge}
     if kind != "event_callback":
-        return {"ok": True, "ignored": f"payload type {kind!r}"}
-    event = payload.get("event")
-    if not isinstance(event, dict):
-        raise HTTPException(400, "The event_callback has no `event` object.")
-    event_id = _str(payload, "event_id", "event_callback")
-    why = ignore_reason(event, bot_users(payload))
-    if why:
-        return {"ok": True, "ignored": why}
-    channel, ts = _str(event, "channel", "event"), _str(event, "ts", "event")
-    thread_ts = event["thread_ts"] if isinstance(event.get("thread_ts"), str) else ts
-    text = event.get("text", "")
-    if not isinstance(text, str):
-        raise HTTPException(400, "The event's `text` must be a string.")
+        return {"ok": True, "ignored": f"payload type {_short(kind)}"}
+    envelope: EventCallback = _parse(EventCallback, payload, "event_callback")
+    event, event_id = envelope.event, envelope.event_id
+    message: MessageEvent | None = None
+    if event.get("type") in ANSWERED_EVENTS:
+        message = _parse(MessageEvent, event, "event")
+    why = ignore_reason(event, envelope.bot_users())
+    if why or message is None:
+        return {"ok": True, "ignored": why or "not a message"}
+    if not message.channel:
+        raise HTTPException(400, "The event has no `channel`.")
+    if not message.ts:
+        raise HTTPException(400, "The event has no `ts`.")
+    channel, ts, text = message.channel, message.ts, message.text
+    thread_ts = message.thread_ts or ts
     service, rid = _service(request), new_request_id()
     retry = request.headers.get("x-slack-retry-num")
     # The same event (a retry) or the same message (a mention in a DM also arrives as message.im): once.
     if not service.ledger.first_time(f"event:{event_id}", f"message:{channel}:{ts}"):
         log.info("slack %s: %s already handled (retry %s)", rid, event_id, retry or "-")
         return {"ok": True, "ignored": "already handled"}
-    log.info("slack %s: %s %s from %s in %s", rid, event_id, event.get("type"), event.get("user"), channel)
+    log.info("slack %s: %s %s from %s in %s", rid, event_id, message.type, message.user, channel)
     service.pool.submit(service.answer_in_thread, plain_text(text), channel=channel, thread_ts=thread_ts, rid=rid)
     return {"ok": True}
 
 
 @router.post("/interactions", summary="Interactivity: the 👍/👎 buttons under answers")
-async def interactions(request: Request, body: bytes = Depends(verified_body)) -> Response:
+async def interactions(request: Request, body: bytes = Depends(fresh_body)) -> Response:
     form = _form(body)
     if "payload" not in form:
         raise HTTPException(400, "The interaction has no `payload`.")
     payload = _json_object(form["payload"], "interaction payload")
     if payload.get("type") != "block_actions":
         return Response(status_code=200)
-    actions = payload.get("actions")
-    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
-        raise HTTPException(400, "The block_actions payload has no `actions` list.")
+    click: BlockActions = _parse(BlockActions, payload, "block_actions payload")
+    ratings = [(action, {ACTION_UP: 1, ACTION_DOWN: -1}.get(action.action_id or "")) for action in click.actions]
+    if any(rating is not None and not action.value for action, rating in ratings):
+        raise HTTPException(400, "The feedback action has no `value`.")  # checked before any vote is stored
     service, rid = _service(request), new_request_id()
-    for action in actions:
-        rating = {ACTION_UP: 1, ACTION_DOWN: -1}.get(str(action.get("action_id")))
-        if rating is None:
+    for action, rating in ratings:
+        if rating is None or not action.value:
             continue
-        answer_id = _str(action, "value", "feedback action")
+        answer_id = action.value
         record = service.ledger.recall(answer_id)
-        question, answer = record if record else (_header_text(payload), {})
-        meta = {"answer_id": answer_id, "request_id": rid, "known_answer": bool(record)}
-        meta.update({key: _id(payload, key) for key in ("user", "team", "channel")})
+        question, answer = record if record else (click.message.header_text() if click.message else "", {})
+        meta: dict[str, Any] = {"answer_id": answer_id, "request_id": rid, "known_answer": bool(record)}
+        meta.update({key: ref.id if ref else None for key, ref in
+                     (("user", click.user), ("team", click.team), ("channel", click.channel))})  # fmt: skip
         request.app.state.feedback.add(rating=rating, question=question, answer=answer, channel="slack", meta=meta)
         service.observe("feedback", rating)
         log.info("slack %s: feedback %+d on answer %s", rid, rating, answer_id)
-        response_url = payload.get("response_url")
-        if isinstance(response_url, str) and response_url:
-            service.pool.submit(service.respond, response_url, Reply(notice(THANKS[rating])), rid)
+        if click.response_url:
+            service.pool.submit(service.respond, click.response_url, Reply(notice(THANKS[rating])), rid)
     return Response(status_code=200)
 
 
-def _id(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value.get("id") if isinstance(value, dict) else None
-
-
-def _header_text(payload: dict[str, Any]) -> str:
-    """The question from the rated message's header block (when the answer record is gone)."""
-    message = payload.get("message")
-    for block in message.get("blocks", []) if isinstance(message, dict) else []:
-        text = block.get("text") if isinstance(block, dict) and block.get("type") == "header" else None
-        if isinstance(text, dict) and isinstance(text.get("text"), str):
-            return str(text["text"])
-    return ""
-
-
 def bot_users(payload: dict[str, Any]) -> set[str]:
-    """The bot's own user ids, from the event's `authorizations` (and the older `authed_users`)."""
-    users = {a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict)}
-    users.update(u for u in payload.get("authed_users") or [] if isinstance(u, str))
-    return {u for u in users if isinstance(u, str)}
+    """The bot's own user ids, from the event's `authorizations` (and the older `authed_users`); the ones
+    that are strings in lists of the right shapes (anything else is no user id)."""
+    auths, authed = payload.get("authorizations"), payload.get("authed_users")
+    users = [a.get("user_id") for a in auths if isinstance(a, dict)] if isinstance(auths, list) else []
+    users += authed if isinstance(authed, list) else []
+    return {u for u in users if isinstance(u, str) and u}
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """`repr(value)` cut to `limit` characters: what an ignored payload's type or subtype was."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def ignore_reason(event: dict[str, Any], own_users: set[str]) -> str | None:
-    """Why an event gets no answer (None: answer it). Only mentions and direct messages from people."""
+    """Why an event gets no answer (None: answer it). Only mentions and direct messages from people.
+    Never raises, whatever the event's fields hold."""
     kind = event.get("type")
-    if kind not in ("app_mention", "message"):
-        return f"event type {kind!r}"
+    if not isinstance(kind, str) or kind not in ("app_mention", "message"):
+        return f"event type {_short(kind)}"
     if event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message":
         return "a bot's message"
-    if event.get("user") in own_users:
+    user = event.get("user")
+    if isinstance(user, str) and user in own_users:
         return "the bot's own message"
     if event.get("subtype"):
-        return f"message subtype {event.get('subtype')!r}"
+        return f"message subtype {_short(event.get('subtype'))}"
     if kind == "message" and event.get("channel_type") != "im":
         return "a channel message without a mention"
     if not event.get("user"):
