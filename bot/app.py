@@ -25,6 +25,9 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from .server import quiet_accept_errors
+
+        quiet_accept_errors(asyncio.get_running_loop())  # out of file descriptors: a line a minute, not a flood
         if holder.engine is None:
             try:
                 await asyncio.to_thread(holder.load)
@@ -69,7 +72,8 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
     from .web import install_web
 
     install_web(app, settings)  # the chat pages, /source, feedback, /static
-    install_security(app, max_body_bytes=settings.max_body_bytes)  # headers + 413, outside the rate limit
+    # headers, 413 and 408 (a body too slow to arrive), outside the rate limit
+    install_security(app, max_body_bytes=settings.max_body_bytes, body_timeout_s=settings.receive_timeout_s)
     install_metrics(app)  # outermost: counts every request, 413s and 429s too
     return app
 

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -32,6 +33,7 @@ from .embedding import Embedder
 from .index import (
     FORMAT_VERSION,
     HNSW_THRESHOLD,
+    MANIFEST,
     VECTOR_INDEX_TYPES,
     IndexError_,
     Reusable,
@@ -58,6 +60,15 @@ REUSE_SOURCES = ("chunking.py", "lexical.py")
 
 class BuildError(RuntimeError):
     pass
+
+
+class NoSpaceError(BuildError):
+    """The disk (or the user's quota) filled up while a new build was written; the current build is unchanged."""
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")  # numpy's `tofile` on a full disk: no errno
+SQLITE_FULL = 13
 
 
 @dataclass
@@ -117,8 +128,91 @@ def _clean_leftovers(builds: Path) -> None:
             link.unlink(missing_ok=True)
 
 
+def _no_space(exc: BaseException, folder: Path) -> bool:
+    """Whether a write failed because the disk or the quota is full. numpy's short write ("55707 requested
+    and 42976 written") carries no errno: it counts when the disk has (almost) nothing left."""
+    if isinstance(exc, OSError):
+        if exc.errno in NO_SPACE:
+            return True
+        if exc.errno is None and SHORT_WRITE.search(str(exc)):
+            try:
+                st = os.statvfs(folder)
+            except OSError:
+                return False
+            return st.f_bavail * st.f_frsize < 1 << 20
+        return False
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == getattr(sqlite3, "SQLITE_FULL", SQLITE_FULL)
+    return isinstance(exc, RuntimeError) and any(os.strerror(code) in str(exc) for code in NO_SPACE)  # faiss
+
+
+def _complete(path: Path) -> bool:
+    """Whether a BM25 file holds all it should (a .npy file its header's array, a .json file valid JSON)."""
+    try:
+        if path.suffix == ".npy":
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        elif path.suffix == ".json":
+            json.loads(path.read_bytes())
+    except Exception:
+        return False
+    return True
+
+
+def _failed_file(exc: BaseException, writing: Path, tmp: Path | None) -> str:
+    """What a failed write was writing, relative to the new build. bm25s's `save` writes several files and
+    its errors may name none: it is the one of them left incomplete (it stops at the first failure)."""
+    path = writing
+    if tmp is not None and path != tmp and path.is_dir():
+        named = Path(exc.filename) if isinstance(exc, OSError) and isinstance(exc.filename, str) else None
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        if named is not None and named.is_relative_to(path):
+            path = named
+        elif files:
+            partial = [p for p in files if not _complete(p)]
+            path = partial[0] if partial else max(files, key=lambda p: p.stat().st_mtime_ns)
+    if tmp is None:
+        return f"the link {path.name}" if path.name == "current" else "a temporary build folder"
+    if path == tmp:
+        return "the new index"
+    try:
+        return f"{path.relative_to(tmp).as_posix()} of the new index"
+    except ValueError:
+        return str(path)
+
+
+def _write_error(
+    exc: BaseException, writing: Path, tmp: Path | None, folder: Path, had_current: bool
+) -> BuildError | None:
+    """One clear error for a failed write of a new build (None: not a write failure, raise it as it is).
+    A full disk names what ran out, the file and the fix; the current build is never touched."""
+    if isinstance(exc, BuildError) or not isinstance(exc, OSError | sqlite3.Error | RuntimeError):
+        return None
+    try:
+        return _describe_write_error(exc, writing, tmp, folder, had_current)
+    except Exception:  # describing the failure must never hide it
+        log.debug("could not describe %r", exc, exc_info=True)
+        return None
+
+
+def _describe_write_error(
+    exc: BaseException, writing: Path, tmp: Path | None, folder: Path, had_current: bool
+) -> BuildError:
+    after = "the old index is unchanged" if had_current else "no index was swapped in"
+    what = _failed_file(exc, writing, tmp)
+    if _no_space(exc, folder):
+        quota = (isinstance(exc, OSError) and exc.errno == errno.EDQUOT) or os.strerror(errno.EDQUOT) in str(exc)
+        ran_out = "disk quota exceeded" if quota else "no space left on device"
+        return NoSpaceError(
+            f"{ran_out} while writing {what} in {folder}: free space there, or keep the index on another "
+            f"disk (--index or BOT_INDEX); {after}"
+        )
+    return BuildError(f"cannot write {what} in {folder}: {_write_failure(exc)}; {after}")
+
+
 def _write_failure(exc: BaseException) -> str:
     """The reason in a library's write error, e.g. faiss's long message ending in "(No space left on device)"."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = str(exc)
     for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EIO):
         if os.strerror(code) in text:
@@ -252,11 +346,17 @@ def build_index(
             else np.zeros((0, dim), dtype=np.float32)
         )
 
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+        had_current = resolve_build(root) is not None
+        tmp: Path | None = None
+        writing = builds  # what is being written, named in the error when the disk fills up
         try:
-            faiss_info = write_vectors(tmp / "vectors.faiss", matrix, kind=vector_index, threshold=hnsw_threshold)
-            write_chunk_store(tmp / "chunks.sqlite", docs, chunks, hashes, tokens=tokens)
-            build_lexical(tokens).save(tmp / "bm25")
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+            writing = tmp / "vectors.faiss"
+            faiss_info = write_vectors(writing, matrix, kind=vector_index, threshold=hnsw_threshold)
+            writing = tmp / "chunks.sqlite"
+            write_chunk_store(writing, docs, chunks, hashes, tokens=tokens)
+            writing = tmp / "bm25"
+            build_lexical(tokens).save(writing)
             kinds: dict[str, int] = {}
             for c in chunks:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
@@ -277,7 +377,9 @@ def build_index(
                 # every file, the BM25 arrays included, so damage is caught at load rather than at query time
                 "files": {f.relative_to(tmp).as_posix(): file_digest(f) for f in sorted(tmp.rglob("*")) if f.is_file()},
             }
+            writing = tmp / MANIFEST
             write_manifest(tmp, manifest)
+            writing = tmp
             fsync_tree(tmp)
             final = builds / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + fingerprint[:8])
             base, n = final.name, 1
@@ -285,14 +387,21 @@ def build_index(
                 final, n = final.with_name(f"{base}-{os.getpid()}-{n}"), n + 1
             os.rename(tmp, final)
         except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, sqlite3.Error | RuntimeError) and not isinstance(exc, BuildError):
-                # sqlite ("database or disk is full") and faiss (a failed write) do not raise OSError
-                raise BuildError(
-                    f"cannot write the new index in {builds}: {_write_failure(exc)}; the old index is unchanged"
-                ) from exc
+            failure = _write_error(exc, writing, tmp, builds, had_current)  # before the partial files go
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if failure is not None:
+                raise failure from exc
             raise
-        _swap_current(root, final)
+        try:
+            _swap_current(root, final)
+        except OSError as exc:
+            if (root / "current").resolve() == final.resolve():  # it went live; only the final fsync failed
+                log.warning("could not flush the switch of %s to disk: %s", root / "current", exc)
+            else:
+                failure = _write_error(exc, root / "current", None, root, had_current)
+                shutil.rmtree(final, ignore_errors=True)
+                raise (failure or exc) from exc
         _prune(builds, final)
         stats.path = str(final)
     stats.seconds = time.perf_counter() - t0

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from . import __version__
 from .config import Settings
+from .documents import KNOWN_KINDS
 
 app = typer.Typer(
     help="Retrieval QA bot for clinical evidence: answers quote their sources verbatim, with numbered "
@@ -21,21 +23,63 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: Rich's markup read the "[env: …; default: …]" notes as tags and dropped them, and its
+    # option table showed flags as taking a value (`--json <bool>`).
+    rich_markup_mode=None,
 )
 log = logging.getLogger("bot")
 STATE: dict[str, Any] = {"debug": False}
 
+
+def default_of(name: str) -> str:
+    """A setting's default, as help shows it ("[env: BOT_X; default: …]")."""
+    return str(Settings.model_fields[name].default)
+
+
 IndexOpt = Annotated[
-    Path | None, typer.Option("--index", "-i", help="Index root directory [env: BOT_INDEX; default: index]")
+    Path | None,
+    typer.Option("--index", "-i", help=f"Index root directory [env: BOT_INDEX; default: {default_of('index')}]"),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
         "-m",
-        help="sentence-transformers model name or path [env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]",
+        help=f"sentence-transformers model name or path [env: BOT_MODEL; default: {default_of('model')}, bundled]",
     ),
 ]
+KIND_HELP = (
+    f"Only quote sources of this kind (repeatable): {', '.join(KNOWN_KINDS)} or other, or a kind the corpus "
+    "names (front matter `kind:`, corpus.yaml)"
+)
+
+
+def index_kinds(root: Path) -> list[str] | None:
+    """The kinds an index holds, from its manifest as it stands (for help text only: not verified)."""
+    for build in (root, root / "current"):
+        try:
+            kinds = json.loads((build / "manifest.json").read_text())["kinds"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(kinds, dict):
+            return sorted(str(k) for k in kinds)
+    return None
+
+
+class AskCommand(TyperCommand):
+    """`bot ask`, whose `--kind` help also lists the kinds of the configured index when there is one
+    (read when the help is shown, never when the command runs)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        try:
+            root = Settings().index
+        except Exception:  # a bad setting is reported when the command runs, not in its help
+            root = Path(default_of("index"))
+        kinds = index_kinds(root)
+        for param in self.params:
+            if param.name == "kind" and isinstance(param, TyperOption):
+                param.help = KIND_HELP + (f"; the index at {root} has: {', '.join(kinds)}" if kinds else "")
+        super().format_help(ctx, formatter)
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -76,7 +120,9 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except (IndexError_, ModelError, BuildError, QuestionError, FileNotFoundError, PermissionError, OSError) as exc:
         if STATE["debug"]:
             raise
-        fail(str(exc) if not isinstance(exc, OSError) or exc.strerror is None else f"{exc.strerror}: {exc.filename}")
+        if isinstance(exc, OSError) and exc.strerror is not None:  # no ": None" when it names no file
+            fail(exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}")
+        fail(str(exc))
 
 
 def _print_version(value: bool) -> None:
@@ -143,16 +189,23 @@ def index_cmd(
         typer.Option(
             "--corpus",
             "-c",
-            help="Corpus directory or file; repeat to index several together [env: BOT_CORPUS; default: corpus]",
+            metavar="<path>",
+            help="Corpus directory or file; repeat to index several together "
+            f"[env: BOT_CORPUS; default: {default_of('corpus')}]",
         ),
     ] = None,
     index: IndexOpt = None,
     model: ModelOpt = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Maximum characters per chunk [default: 800]")] = None,
-    chunk_overlap: Annotated[
-        int | None, typer.Option(help="Sentences shared by neighbouring chunks [default: 1]")
+    chunk_size: Annotated[
+        int | None, typer.Option(help=f"Maximum characters per chunk [default: {default_of('chunk_size')}]")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Embedding batch size [default: 32]")] = None,
+    chunk_overlap: Annotated[
+        int | None,
+        typer.Option(help=f"Sentences shared by neighbouring chunks [default: {default_of('chunk_overlap')}]"),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Embedding batch size [default: {default_of('batch_size')}]")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when nothing changed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build summary as JSON.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
@@ -181,16 +234,14 @@ def index_cmd(
         typer.echo(f"{len(stats.problems)} problems reported (files or lines skipped); see above")
 
 
-@app.command("ask")
+@app.command("ask", cls=AskCommand)
 def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     index: IndexOpt = None,
     model: ModelOpt = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option(
-            "--kind", "-k", help="Only quote sources of this kind (repeatable): guideline, drug_label, research, …"
-        ),
+        typer.Option("--kind", "-k", metavar="<kind>", help=KIND_HELP),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer JSON (the API contract).")] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or html")] = "text",
@@ -242,15 +293,17 @@ def serve_cmd(
     from .engine import Engine
 
     run_guarded(Engine.load, settings)  # fail fast, with one clear line, on a bad index or model
+    from pydantic import SecretStr
+
+    from .server import uvicorn_options
+
     for key, value in settings.model_dump(exclude_none=True).items():
-        if key not in {"slack_signing_secret", "slack_bot_token"}:
+        if not isinstance(value, SecretStr):  # secrets stay in the variables they came from (str() is "****")
             os.environ[f"BOT_{key.upper()}"] = str(value)
     typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)")
-    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default, so any local peer could pick its own
-    # address (and rate-limit key): its proxy handling is on only when the settings ask for it.
-    uvicorn.run("bot.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_level=settings.log_level.lower(),
-                proxy_headers=settings.trust_proxy_headers, forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
+    # Bounded time to send a request, bounded connections, proxy headers only when trusted: bot/server.py.
+    uvicorn.run("bot.app:app_from_env", factory=True, host=settings.host, port=settings.port, workers=workers,
+                log_level=settings.log_level.lower(), **uvicorn_options(settings))  # fmt: skip
 
 
 @app.command("eval")
@@ -260,6 +313,7 @@ def eval_cmd(
         typer.Option(
             "--corpus",
             "-c",
+            metavar="<path>",
             help="Corpus file or directory (BEIR corpus.jsonl). With --questions, repeat it to "
             "index several corpora together (without it, --questions uses the configured index).",
         ),

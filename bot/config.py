@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
     top_k: int = Field(8, ge=1, description="Fused chunks considered when building an answer.")
     max_bullets: int = Field(6, ge=1, description="Maximum quotes in one answer.")
-    max_bullets_per_section: int = Field(5, ge=1, description="Maximum quotes under one heading.")
+    max_bullets_per_section: int = Field(6, ge=1, description="Maximum quotes under one heading.")
     min_score: float = Field(
         0.56,
         description="Abstention threshold on the best chunk's cosine similarity to the question (below it, "
@@ -79,6 +79,37 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = Field(
         False, description="Key the rate limit by the last X-Forwarded-For hop (only behind a trusted proxy)."
     )
+    receive_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, and as many again for its body "
+        "(slower: 408 and the connection is closed).",
+    )
+    keep_alive_s: int = Field(5, ge=1, description="Seconds an idle keep-alive connection is kept open.")
+    max_connections: int = Field(
+        500,
+        ge=1,
+        description="Open connections per worker (capped below the process's open-file limit); a connection "
+        "beyond it gets 503 and is closed at once.",
+    )
+    max_connections_per_client: int = Field(
+        50,
+        ge=0,
+        description="Open connections per client address (0: no cap; not applied with trust_proxy_headers, "
+        "where every peer is the proxy).",
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request line and headers accepted (larger: 400)."
+    )
+    feedback_per_minute: float = Field(
+        20.0, ge=0, description="👍/👎 votes per minute per client on /feedback and /api/feedback (0: no limit)."
+    )
+    feedback_burst: int = Field(10, ge=1, description="Votes a client may send at once before the limit.")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for the feedback export (GET /api/feedback); unset, the export is off. "
+        "At least 16 characters: use a long random value.",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -100,6 +131,18 @@ class Settings(BaseSettings):
     def corpora(self) -> list[Path]:
         """Every corpus root: `corpus`, then `extra_corpora`."""
         return [self.corpus, *self.extra_corpora]
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # BOT_ADMIN_TOKEN= : off
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("use at least 16 characters (a long random value)")
+        return value
 
     @field_validator("cache_dir", mode="before")
     @classmethod

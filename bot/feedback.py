@@ -38,6 +38,7 @@ class FeedbackStore:
                 id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, channel TEXT NOT NULL,
                 rating INTEGER NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, meta TEXT NOT NULL)"""
         )
+        self._db.execute("CREATE TABLE IF NOT EXISTS secret (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
         self._db.commit()
 
     def add(
@@ -57,14 +58,33 @@ class FeedbackStore:
             )
             return int(cur.lastrowid or 0)
 
-    def export(self) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, ts, channel, rating, question, answer, meta FROM feedback ORDER BY id"
-            ).fetchall()
-        for id_, ts, channel, rating, question, answer, meta in rows:
-            yield {"id": id_, "timestamp": ts, "channel": channel, "rating": rating, "question": question,
-                   "answer": json.loads(answer), "meta": json.loads(meta)}  # fmt: skip
+    def export(self, *, page: int = 200) -> Iterator[dict[str, Any]]:
+        """Every vote, oldest first, read `page` rows at a time (by id, each page its own short query): memory
+        stays bounded however large the table is, and no read transaction or lock is held between pages, so
+        votes keep being stored while a slow client reads the export."""
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, ts, channel, rating, question, answer, meta FROM feedback WHERE id > ? ORDER BY id "
+                    "LIMIT ?",
+                    (after, page),
+                ).fetchall()
+            if not rows:
+                return
+            for id_, ts, channel, rating, question, answer, meta in rows:
+                yield {"id": id_, "timestamp": ts, "channel": channel, "rating": rating, "question": question,
+                       "answer": json.loads(answer), "meta": json.loads(meta)}  # fmt: skip
+            after = rows[-1][0]
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte key stored with the votes, made on first use: the same in every worker process and
+        across restarts (it signs the no-JavaScript vote forms, so a page served by one worker can be posted
+        to another)."""
+        with self._lock, self._db:
+            self._db.execute("INSERT OR IGNORE INTO secret (name, value) VALUES (?, randomblob(32))", (name,))
+            row = self._db.execute("SELECT value FROM secret WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0])
 
     def close(self) -> None:
         self._db.close()

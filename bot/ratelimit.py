@@ -10,6 +10,8 @@ Settings (each also a `BOT_*` variable):
     rate_limit_paths        comma-separated paths the limits apply to: POSTs, and GETs with `?q=` (default:
                             /api/ask and the chat page /, whose form and links also ask questions)
     trust_proxy_headers     key clients by the last X-Forwarded-For address (only behind a trusted proxy)
+    feedback_per_minute     👍/👎 votes per minute per client on /feedback and /api/feedback (0 turns it off)
+    feedback_burst          votes a client may send at once (a bucket of its own, apart from the questions')
 
 Buckets live in each worker process: with `bot serve --workers N` a client may get up to N times the burst.
 """
@@ -37,6 +39,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+FEEDBACK_PATHS = ("/feedback", "/api/feedback")  # the vote routes: POSTs to them spend a vote token
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first (a full bucket again)
 
 
@@ -105,8 +108,10 @@ class AbuseLimits:
         timeout_s: float | None,
         paths: Iterable[str] = ("/api/ask", "/"),
         trust_proxy_headers: bool = False,
+        what: str = "questions",
     ) -> None:
         self.app = app
+        self.what = what
         self.limiter = limiter
         self.timeout_s = timeout_s if timeout_s and timeout_s > 0 else None
         self.paths = frozenset(p.rstrip("/") or "/" for p in paths)
@@ -134,7 +139,7 @@ class AbuseLimits:
                 await send_json(
                     send,
                     429,
-                    f"Too many questions from this client; try again in {seconds} s.",
+                    f"Too many {self.what} from this client; try again in {seconds} s.",
                     [*NO_STORE, (b"retry-after", str(seconds).encode())],
                 )
                 return
@@ -161,7 +166,7 @@ class AbuseLimits:
 
 
 def install_limits(app: Any, settings: Settings) -> None:
-    """Add the rate limit and request timeout configured in `settings` to a FastAPI/Starlette app."""
+    """Add the rate limits (questions; votes) and the request timeout configured in `settings` to an app."""
     per_minute = settings.rate_limit_per_minute
     limiter = RateLimiter(per_minute=per_minute, burst=settings.rate_limit_burst) if per_minute > 0 else None
     app.add_middleware(
@@ -170,4 +175,13 @@ def install_limits(app: Any, settings: Settings) -> None:
         timeout_s=settings.request_timeout_s,
         paths=[p.strip() for p in settings.rate_limit_paths.split(",") if p.strip()],
         trust_proxy_headers=settings.trust_proxy_headers,
+    )
+    votes = settings.feedback_per_minute
+    app.add_middleware(
+        AbuseLimits,
+        limiter=RateLimiter(per_minute=votes, burst=settings.feedback_burst) if votes > 0 else None,
+        timeout_s=None,
+        paths=FEEDBACK_PATHS,
+        trust_proxy_headers=settings.trust_proxy_headers,
+        what="votes",
     )

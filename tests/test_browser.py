@@ -43,6 +43,8 @@ FLAGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+ADMIN_TOKEN = "browser-tests-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # the feedback export needs BOT_ADMIN_TOKEN
 
 
 def free_port() -> int:
@@ -67,6 +69,7 @@ def serving(settings: Settings, tmp: Path) -> Iterator[str]:
         "BOT_DATA_DIR": str(tmp / "data"),
         "BOT_CACHE_DIR": str(settings.cache_dir),
         "BOT_RATE_LIMIT_PER_MINUTE": "0",
+        "BOT_ADMIN_TOKEN": ADMIN_TOKEN,
         "BOT_LOG_LEVEL": "WARNING",
     }
     log = (tmp / "serve.log").open("wb")
@@ -230,7 +233,7 @@ def test_ask_follow_a_citation_open_the_source_and_get_a_decline(server: str, br
     # 👍 is stored with the question and the answer JSON.
     turns.nth(0).get_by_role("button", name="Useful", exact=True).click()
     expect(turns.nth(0).locator(".feedback-status")).to_contain_text("Thanks")
-    last = json.loads(httpx.get(server + "/api/feedback").text.splitlines()[-1])
+    last = json.loads(httpx.get(server + "/api/feedback", headers=ADMIN).text.splitlines()[-1])
     assert last["rating"] == 1 and last["question"] == SEED_QUESTION and last["answer"]["answered"] is True
     assert errors == []
     context.close()
@@ -272,8 +275,48 @@ def test_without_javascript_the_form_still_answers(server: str, browser: Any) ->
     expect(answer.locator("section h3").first).to_have_text("From the Guidelines")
     page.get_by_role("button", name="Not useful", exact=True).click()
     expect(page.locator("h1")).to_have_text("Thank you")
-    last = json.loads(httpx.get(server + "/api/feedback").text.splitlines()[-1])
+    last = json.loads(httpx.get(server + "/api/feedback", headers=ADMIN).text.splitlines()[-1])
     assert last["rating"] == -1 and last["question"] == SEED_QUESTION
+    context.close()
+
+
+def test_a_pasted_question_over_the_limit_is_flagged_not_cut_and_sent(server: str, browser: Any) -> None:
+    """Before this work the box's maxlength cut a pasted 20,000-character question to 1,000 without a word and the
+    cut text was sent. Now the whole text stays, a message under the box says how much is over, and nothing is
+    sent until it is short enough."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors = watch_errors(page)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/api/ask") else None)
+    page.goto(server + "/")
+    box = page.get_by_label("Your question")
+    warning = page.locator("#too-long")
+    expect(warning).to_be_hidden()
+    box.focus()
+    page.keyboard.insert_text("aspirin " * 2_500)  # as a paste arrives: 20,000 characters
+    assert page.evaluate("document.getElementById('question').value.length") == 20_000  # not cut
+    expect(warning).to_be_visible()
+    expect(warning).to_have_text(
+        "Your question is 19,999 characters long; the limit is 1,000. Shorten it by 18,999 characters to send it."
+    )
+    expect(box).to_have_attribute("aria-invalid", "true")
+    box.press("Enter")
+    page.get_by_role("button", name="Ask").click()
+    page.wait_for_timeout(500)
+    assert asked == []  # nothing was sent
+    expect(page.locator("#conversation .turn")).to_have_count(0)
+    expect(warning).to_be_visible()
+
+    box.fill(SEED_QUESTION)  # short enough again: the message goes and the question is sent
+    expect(warning).to_be_hidden()
+    expect(box).not_to_have_attribute("aria-invalid", "true")
+    box.press("Enter")
+    expect(page.locator("#conversation .turn article.answer")).to_have_attribute("data-answered", "true")
+    assert len(asked) == 1
+    assert errors == []
     context.close()
 
 

@@ -107,3 +107,68 @@ def test_ask_prints_no_model_chatter(built: Settings) -> None:
     result = run("ask", SEED_QUESTION, "--index", str(built.index))
     assert result.returncode == 0, result.stderr
     assert "ONNX" not in result.stderr and " INFO " not in result.stderr
+
+
+def _help(*args: str, env: dict[str, str] | None = None) -> str:
+    result = run(*args, "--help", env={"COLUMNS": "100", **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("command", [(), ("index",), ("ask",), ("serve",), ("eval",)])
+def test_help_shows_flags_as_flags(command: tuple[str, ...]) -> None:
+    """Before: `--json <bool>`, `--force <bool>`, `--help <bool>`, as if each took a value."""
+    text = _help(*command)
+    assert "<bool>" not in text and "<list[" not in text, text
+    flag_lines = [line.split()[0] for line in text.splitlines() if line.strip().startswith("--help")]
+    assert flag_lines == ["--help"]
+    if command == ("index",):
+        for flag in ("--force", "--json"):
+            (line,) = [ln for ln in text.splitlines() if ln.strip().startswith(flag)]
+            assert line.split()[1][0].isupper(), line  # straight to its help text, no value placeholder
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        ("index", ["--index <path> Index root directory [env: BOT_INDEX; default: index]",
+                   "[env: BOT_CORPUS; default: corpus]", "[env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]",
+                   "[default: 800]"]),
+        ("ask", ["[env: BOT_INDEX; default: index]", "[env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]"]),
+        ("serve", ["[env: BOT_INDEX; default: index]", "[env: BOT_HOST; default: 127.0.0.1]",
+                   "[env: BOT_PORT; default: 8000]", "[default: corpus]",
+                   "[env: BOT_MODEL; default: all-MiniLM-L6-v2, bundled]"]),
+    ],
+)  # fmt: skip
+def test_help_shows_defaults(command: str, defaults: list[str]) -> None:
+    """Before: Rich read each "[env: …; default: …]" note as a markup tag and dropped it."""
+    text = " ".join(_help(command).split())
+    for default in defaults:
+        assert default in text, (default, text)
+
+
+def test_ask_help_lists_the_kinds(tmp_path: Path) -> None:
+    text = " ".join(_help("ask", env={"BOT_INDEX": str(tmp_path / "none")}).split())
+    assert (
+        "-k, --kind <kind> Only quote sources of this kind (repeatable): guideline, drug_label, research or other"
+        in text
+    )
+    assert "has:" not in text
+
+    corpus = make_corpus(tmp_path / "corpus")
+    (corpus / "leaflet.md").write_text("---\nkind: consumer\n---\n# Gout\n\nAllopurinol lowers urate.\n")
+    env = {"BOT_CACHE_DIR": "off", "BOT_MODEL": "hash:64"}
+    assert run("index", "--corpus", str(corpus), "--index", str(tmp_path / "idx"), env=env).returncode == 0
+    text = "".join(_help("ask", env={"BOT_INDEX": str(tmp_path / "idx")}).split())  # a long path wraps anywhere
+    expected = f"the index at {tmp_path / 'idx'} has: consumer, drug_label, guideline, other, research"
+    assert "".join(expected.split()) in text
+
+    # listing them reads the manifest only: no FAISS, no model, no numpy
+    code = (
+        "import sys; from typer.testing import CliRunner; from bot.cli import app; "
+        "out = CliRunner().invoke(app, ['ask', '--help']).stdout; assert 'consumer' in out, out; "
+        "print(sorted(m for m in ('faiss', 'torch', 'numpy', 'onnxruntime') if m in sys.modules))"
+    )
+    env = {**os.environ, "BOT_INDEX": str(tmp_path / "idx")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

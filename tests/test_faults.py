@@ -7,6 +7,9 @@ and the previous index keeps answering.
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
 import json
 import os
 import random
@@ -17,6 +20,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -326,8 +331,9 @@ bot -q ask "$Q" --index "$DISK/index" --json > "$OUT/ro.json"; echo "ask_ro=$?"
 
 
 @needs_mount
-@pytest.mark.parametrize("size", ["300k", "1100k"])  # full while writing the vectors / while writing the chunk store
-def test_full_disk_and_read_only_index_fail_cleanly(tmp_path: Path, size: str) -> None:
+# full while writing the vectors / while writing the chunk store
+@pytest.mark.parametrize(("size", "victim"), [("300k", "vectors.faiss"), ("1100k", "chunks.sqlite")])
+def test_full_disk_and_read_only_index_fail_cleanly(tmp_path: Path, size: str, victim: str) -> None:
     corpus = make_corpus(tmp_path / "corpus")
     rng = random.Random(3)
     words = (corpus / "calcinosis-cutis-dermatomyositis.md").read_text().split()
@@ -346,14 +352,173 @@ def test_full_disk_and_read_only_index_fail_cleanly(tmp_path: Path, size: str) -
     out = tmp_path / "out"
     full_err, ro_err = (out / "full.err").read_text(), (out / "ro.err").read_text()
     assert "Traceback" not in full_err + ro_err
-    assert full_err.startswith("error: ") and ("No space left" in full_err or "disk is full" in full_err), full_err
-    assert "old index is unchanged" in full_err or "No space left on device" in full_err
+    assert full_err == (
+        f"error: no space left on device while writing {victim} of the new index in "
+        f"{tmp_path / 'disk' / 'index' / 'builds'}: free space there, or keep the index on another disk "
+        "(--index or BOT_INDEX); the old index is unchanged\n"
+    )
     assert ro_err.startswith("error: ") and "Read-only file system" in ro_err, ro_err
     listing = (out / "full.ls").read_text().split()
     assert not [n for n in listing if n.startswith((".tmp-", ".current-"))], listing  # the failed build cleaned up
     for name in ("full.json", "ro.json"):
         answer = json.loads((out / name).read_text())
         assert answer["answered"] and {r["doc_id"] for r in answer["references"]} == {"aspirin"}
+
+
+# --- the disk filling up at the BM25 arrays or the manifest ----------------------------------------------------
+
+# Each fault fills the disk while one file of the new build is written: `budget` bytes of it land, then the
+# write fails as it does on a full disk (ENOSPC, or numpy's short write, which carries no errno).
+DISK_FULL = [
+    ("BM25 arrays, ENOSPC", "bm25/data.csc.index.npy", 200, "enospc"),
+    ("BM25 arrays, short write", "bm25/data.csc.index.npy", 200, "short"),
+    ("BM25 vocabulary, ENOSPC", "bm25/vocab.index.json", 0, "enospc"),
+    ("manifest, ENOSPC", "manifest.json", 100, "enospc"),
+]
+
+
+class _FillingFile:
+    """A file open for writing on a disk with `budget` bytes left: the write that passes it fails."""
+
+    def __init__(self, real: Any, budget: int, how: str) -> None:
+        self.real, self.budget, self.how = real, budget, how
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        if n <= self.budget:
+            self.budget -= n
+            return int(self.real.write(data))
+        self.real.write(data[: self.budget])
+        self.real.flush()
+        if self.how == "short":  # what numpy's `tofile` raises: how many bytes it asked for and got
+            raise OSError(f"{n} requested and {self.budget} written")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def __enter__(self) -> _FillingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.real.close()
+
+
+def _fill_the_disk_at(monkeypatch: pytest.MonkeyPatch, victim: str, budget: int, how: str) -> None:
+    real_open = builtins.open
+
+    def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        f = real_open(file, mode, *args, **kwargs)
+        name = str(file)
+        if any(m in mode for m in "wax") and "/.tmp-" in name and name.endswith("/" + victim):
+            return _FillingFile(f, budget, how)
+        return f
+
+    monkeypatch.setattr(builtins, "open", open_)  # numpy's np.save, bm25s's JSON files
+    monkeypatch.setattr(io, "open", open_)  # pathlib's write_bytes / write_text (the manifest)
+    if how == "short":  # numpy's short write has no errno: the bot asks the disk, which has nothing left
+        monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_bavail=0, f_frsize=4096))
+
+
+@pytest.mark.parametrize(("name", "victim", "budget", "how"), DISK_FULL, ids=[d[0] for d in DISK_FULL])
+def test_full_disk_at_bm25_or_manifest_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, victim: str, budget: int, how: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    settings = make_settings(tmp_path, model=MODEL)
+    make_corpus(settings.corpus)
+    env = {"BOT_MODEL": MODEL, "BOT_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    args = ["index", "--corpus", str(settings.corpus), "--index", str(settings.index), "--no-progress"]
+    runner = CliRunner()
+    assert runner.invoke(app, args, env=env).exit_code == 0
+    before = resolve_build(settings.index)
+    (settings.corpus / "gout.md").write_text("# Gout\n\nAllopurinol lowers serum urate in chronic gout.\n")
+
+    with monkeypatch.context() as m:
+        _fill_the_disk_at(m, victim, budget, how)
+        result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    builds = settings.index / "builds"
+    assert errors[0] == (
+        f"error: no space left on device while writing {victim} of the new index in {builds}: free space "
+        "there, or keep the index on another disk (--index or BOT_INDEX); the old index is unchanged"
+    )
+    # before: `error: 55707 requested and 42976 written` / `error: No space left on device: None`
+    assert "requested and" not in errors[0] and "None" not in errors[0]
+
+    assert resolve_build(settings.index) == before and not leftovers(settings.index)
+    load_index(settings.index).close()  # the old build still verifies against its checksums
+    assert answers(settings)
+    assert runner.invoke(app, args, env=env).exit_code == 0  # with space again, the build goes through
+    assert resolve_build(settings.index) != before and answers(settings)
+
+
+BUDGET_SCRIPT = """
+set -u
+mount -t tmpfs -o size=16m tmpfs "$DISK"
+bot() { "$PY" -m bot.cli "$@"; }
+bot -q index --corpus "$CORPUS" --index "$DISK/index" --no-progress > /dev/null; echo "first=$?"
+cp "$BIG" "$CORPUS/big.md"
+"$PY" -c 'import os, sys; st = os.statvfs(sys.argv[1]); n = st.f_bavail * st.f_frsize - int(sys.argv[2])
+open(sys.argv[1] + "/filler", "wb").write(b"x" * n)' "$DISK" "$LEFT"
+bot -q index --corpus "$CORPUS" --index "$DISK/index" --no-progress 2> "$OUT/full.err"; echo "full=$?"
+ls -A "$DISK/index/builds" > "$OUT/full.ls"; ls -A "$DISK/index" >> "$OUT/full.ls"
+bot -q ask "$Q" --index "$DISK/index" --json > "$OUT/full.json"; echo "ask_full=$?"
+rm "$DISK/filler"
+bot -q index --corpus "$CORPUS" --index "$DISK/index" --no-progress > /dev/null; echo "again=$?"
+"""
+
+
+@needs_mount
+@pytest.mark.parametrize("victim", ["bm25/data.csc.index.npy", "manifest.json"])
+def test_full_disk_at_bm25_or_manifest_on_a_real_disk(tmp_path: Path, victim: str) -> None:
+    """A real tmpfs left with exactly the pages the new build's files before `victim` take (and half of the
+    BM25 array's): numpy's own short write ("55707 requested and 42976 written") and ENOSPC at the manifest."""
+    corpus = make_corpus(tmp_path / "corpus")
+    rng = random.Random(3)
+    words = (corpus / "calcinosis-cutis-dermatomyositis.md").read_text().split()
+    big = tmp_path / "big.md"
+    big.write_text("# Big\n\n" + ". ".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(3000)))
+    # the same build on an ordinary disk gives each file's size (the builds are byte for byte the same)
+    shutil.copy(big, corpus / "big.md")
+    dry = make_settings(tmp_path / "dry", corpus=corpus, model=MODEL, cache_dir=None)
+    do_index(dry, progress=False)
+    (corpus / "big.md").unlink()
+    build = resolve_build(dry.index)
+    assert build is not None
+    page = os.sysconf("SC_PAGE_SIZE")
+    pages = {f.relative_to(build).as_posix(): -(-f.stat().st_size // page) for f in build.rglob("*") if f.is_file()}
+    before = ["vectors.faiss", "chunks.sqlite"]
+    if victim == "manifest.json":
+        before += [n for n in pages if n.startswith("bm25/")]
+    assert pages[victim] >= 2 or victim == "manifest.json", pages
+    left = (sum(pages[n] for n in before) + pages[victim] // 2) * page
+
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "out").mkdir()
+    repo = str(Path(__file__).resolve().parents[1])
+    env = bot_env(tmp_path, PY=sys.executable, DISK=str(tmp_path / "disk"), CORPUS=str(corpus), BIG=str(big),
+                  OUT=str(tmp_path / "out"), Q=QUESTION, PYTHONPATH=repo, LEFT=str(left))  # fmt: skip
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", BUDGET_SCRIPT],
+                          capture_output=True, text=True, env=env, timeout=240)  # fmt: skip
+    codes = dict(line.split("=") for line in done.stdout.split() if "=" in line)
+    assert codes == {"first": "0", "full": "1", "ask_full": "0", "again": "0"}, done
+    out = tmp_path / "out"
+    err = (out / "full.err").read_text()
+    builds = tmp_path / "disk" / "index" / "builds"
+    assert err == (
+        f"error: no space left on device while writing {victim} of the new index in {builds}: free space "
+        "there, or keep the index on another disk (--index or BOT_INDEX); the old index is unchanged\n"
+    )
+    listing = (out / "full.ls").read_text().split()
+    assert not [n for n in listing if n.startswith((".tmp-", ".current-"))], listing
+    answer = json.loads((out / "full.json").read_text())
+    assert answer["answered"] and {r["doc_id"] for r in answer["references"]} == {"aspirin"}
 
 
 # --- bad corpus files -----------------------------------------------------------------------------------------

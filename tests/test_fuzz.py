@@ -11,18 +11,21 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.config import Settings
 from bot.engine import EngineHolder
 
 MAX_EXAMPLES = 100  # per operation and generation mode; keeps the run to seconds
+ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"  # the feedback export needs it (sent with every case)
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(built: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     data = tmp_path_factory.mktemp("fuzz-data")  # fuzzed feedback goes to its own database
-    settings = built.model_copy(update={"rate_limit_per_minute": 0, "data_dir": data})
+    settings = built.model_copy(update={"rate_limit_per_minute": 0, "feedback_per_minute": 0, "data_dir": data,
+                                        "admin_token": SecretStr(ADMIN_TOKEN)})  # fmt: skip
     holder = EngineHolder(settings)
     holder.load()  # the engine is ready without running the app's lifespan
     yield create_app(settings, holder=holder)
@@ -56,7 +59,7 @@ def test_api_matches_its_schema(api_schema, method: str, path: str, mode: schema
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case: schemathesis.Case) -> None:
-        response = case.call()
+        response = case.call(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         seen.append(response.status_code)
         assert response.status_code < 500, (case.body, response.status_code, response.text[:500])
         # A body over BOT_MAX_BODY_BYTES is rejected with 413, which schemathesis does not count as a rejection;

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.build import build_index
+from bot.build import NoSpaceError, build_index
 from bot.cli import do_index
 from bot.config import Settings
 from bot.embedding import load_embedder
@@ -83,10 +83,31 @@ def test_failed_build_leaves_previous_index(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr("bot.build.write_chunk_store", boom)
     (settings.corpus / "new.md").write_text("A new document about gout and allopurinol dosing.")
-    with pytest.raises(OSError):
+    with pytest.raises(NoSpaceError, match="no space left on device while writing chunks.sqlite of the new index"):
         do_index(settings, progress=False)
     assert resolve_build(settings.index) == before
     assert not list((settings.index / "builds").glob(".tmp-*"))
+    assert Engine.load(settings).ask("thiazide diuretics first-line").answered
+
+
+def test_full_disk_at_the_swap_leaves_previous_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new build is complete but the link that would swap it in cannot be made: the old one stays live
+    and the unused new build is removed (it would only hold on to the space that ran out)."""
+    settings = make_settings(tmp_path, model="hash:64")
+    make_corpus(settings.corpus)
+    do_index(settings, progress=False)
+    before = resolve_build(settings.index)
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(args[1]))
+
+    monkeypatch.setattr("bot.build.os.symlink", no_space)
+    (settings.corpus / "new.md").write_text("A new document about gout and allopurinol dosing.")
+    with pytest.raises(NoSpaceError, match="no space left on device while writing the link current in "):
+        do_index(settings, progress=False)
+    monkeypatch.undo()
+    assert resolve_build(settings.index) == before
+    assert [p for p in (settings.index / "builds").iterdir()] == [before]
     assert Engine.load(settings).ask("thiazide diuretics first-line").answered
 
 

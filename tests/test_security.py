@@ -285,15 +285,33 @@ def test_settings_document_the_limits(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("BOT_RATE_LIMIT_BURST", "4")
     monkeypatch.setenv("BOT_REQUEST_TIMEOUT_S", "2.5")
     monkeypatch.setenv("BOT_RATE_LIMIT_PATHS", "/api/ask, /ask")
+    monkeypatch.setenv("BOT_RECEIVE_TIMEOUT_S", "7.5")
+    monkeypatch.setenv("BOT_KEEP_ALIVE_S", "3")
+    monkeypatch.setenv("BOT_MAX_CONNECTIONS", "300")
+    monkeypatch.setenv("BOT_MAX_CONNECTIONS_PER_CLIENT", "20")
+    monkeypatch.setenv("BOT_MAX_HEADER_BYTES", "8192")
+    monkeypatch.setenv("BOT_FEEDBACK_PER_MINUTE", "6")
+    monkeypatch.setenv("BOT_FEEDBACK_BURST", "2")
+    monkeypatch.setenv("BOT_ADMIN_TOKEN", "an-admin-token-of-32-characters!")
     s = Settings()
     assert (s.rate_limit_per_minute, s.rate_limit_burst, s.request_timeout_s) == (12, 4, 2.5)
     assert s.rate_limit_paths == "/api/ask, /ask"
+    assert (s.receive_timeout_s, s.keep_alive_s, s.max_connections, s.max_connections_per_client) == (7.5, 3, 300, 20)
+    assert (s.max_header_bytes, s.feedback_per_minute, s.feedback_burst) == (8192, 6, 2)
+    assert s.admin_token is not None and s.admin_token.get_secret_value() == "an-admin-token-of-32-characters!"
+    assert "an-admin-token" not in repr(s)
+    monkeypatch.setenv("BOT_ADMIN_TOKEN", "")
+    assert Settings().admin_token is None  # empty: the export is off
+    monkeypatch.setenv("BOT_ADMIN_TOKEN", "short")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings()
 
 
 # --- path traversal -------------------------------------------------------------------------------------------
 
 SECRET = "f00dfacecafe1234567890abcdef5ec7"  # a Slack signing secret, for these tests only
 TOKEN = "xoxb-111-222-securitytestnotreal"
+ADMIN_TOKEN = "admin-9f8e7d6c5b4a39281706f5e4d3c2b1a0"  # BOT_ADMIN_TOKEN, for these tests only
 
 TRAVERSALS = [
     "/source/../../../../etc/passwd",
@@ -494,7 +512,7 @@ def test_secrets_never_in_logs_pages_or_healthz(hash_index: Settings, tmp_path: 
         s.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
         env.update({"HF_HUB_OFFLINE": "1", "BOT_MODEL": "hash:128", "BOT_MIN_SCORE": "0.05",
-                    "BOT_SLACK_SIGNING_SECRET": SECRET, "BOT_SLACK_BOT_TOKEN": TOKEN,
+                    "BOT_SLACK_SIGNING_SECRET": SECRET, "BOT_SLACK_BOT_TOKEN": TOKEN, "BOT_ADMIN_TOKEN": ADMIN_TOKEN,
                     "BOT_SLACK_API_URL": fake.url + "/api/", "BOT_DATA_DIR": str(tmp_path / "data"),
                     "BOT_CACHE_DIR": "off", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
         cmd = [sys.executable, "-m", "bot.cli", "--debug", "serve", "--index", str(hash_index.index), "--no-build",
@@ -515,7 +533,11 @@ def test_secrets_never_in_logs_pages_or_healthz(hash_index: Settings, tmp_path: 
                 http.get("/healthz"), http.get("/metrics"), http.get("/openapi.json"), http.get("/docs"),
                 http.get("/nope"), http.get("/source/../../etc/passwd"), http.post("/api/ask", json={}),
                 http.post("/api/ask", json={"question": SEED_QUESTION}), http.get("/?q=aspirin"),
+                http.get("/api/feedback"), http.get("/api/feedback", headers={"Authorization": "Bearer wrong-012345"}),
             ]  # fmt: skip
+            export = http.get("/api/feedback", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert export.status_code == 200  # the token reached the worker (bot serve does not re-export secrets)
+            responses.append(export)
             sender = SlackSender(url, SECRET)
             channel = "CSECRETS01"
             ev = {"type": "app_mention", "user": "U0ASKER01", "text": f"<@UBOT00001> {SEED_QUESTION}",
@@ -536,7 +558,7 @@ def test_secrets_never_in_logs_pages_or_healthz(hash_index: Settings, tmp_path: 
                 os.killpg(server.pid, signal.SIGKILL)
                 out, _ = server.communicate()
     assert b"DEBUG" in out and b"/slack/events" in out  # it really logged at debug level, Slack traffic included
-    for secret in (SECRET, TOKEN, TOKEN.split("-", 1)[1]):
+    for secret in (SECRET, TOKEN, TOKEN.split("-", 1)[1], ADMIN_TOKEN):
         assert secret.encode() not in out, secret
         for text in seen:
             assert secret.encode() not in text

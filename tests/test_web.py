@@ -16,6 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from bot.app import create_app
 from bot.cli import do_index
@@ -24,11 +25,14 @@ from tests.conftest import OFF_TOPIC_QUESTION, SEED_QUESTION, make_corpus, make_
 
 HTML = {"accept": "text/html"}
 SEED_ID = "calcinosis-cutis-dermatomyositis"
+ADMIN_TOKEN = "web-tests-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # the feedback export needs BOT_ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")
 def client(built: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = built.model_copy(update={"data_dir": tmp_path_factory.mktemp("webdata"), "rate_limit_per_minute": 0})
+    settings = built.model_copy(update={"data_dir": tmp_path_factory.mktemp("webdata"), "rate_limit_per_minute": 0,
+                                        "feedback_per_minute": 0, "admin_token": SecretStr(ADMIN_TOKEN)})  # fmt: skip
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -52,7 +56,8 @@ def test_chat_page_shows_the_form_the_filters_and_what_the_bot_knows(client: Tes
     assert form is not None and form["method"] == "post" and form["action"] == "/"
     area = page.select_one("textarea#question")
     assert area is not None and area["name"] == "question" and page.select_one('label[for="question"]')
-    assert int(str(area["maxlength"])) == 1000
+    assert int(str(area["data-max-chars"])) == 1000 and not area.has_attr("maxlength")  # no silent cut on paste
+    assert page.select_one("#too-long[hidden]") is not None
     boxes = page.select('input[type="checkbox"][name="kinds"]')
     assert sorted(str(b["value"]) for b in boxes) == sorted(health["kinds"]) and all(
         b.has_attr("checked") for b in boxes
@@ -99,6 +104,18 @@ def test_form_post_renders_the_answer_without_javascript(client: TestClient) -> 
     stored = json.loads(str(page.select_one('form.feedback input[name="answer"]')["value"]))  # type: ignore[index]
     assert stored["question"] == SEED_QUESTION and stored["answered"] is True
     assert [s["heading"] for s in stored["sections"]] == headings[:-1]
+
+
+def test_a_too_long_question_is_refused_whole_not_cut(client: TestClient) -> None:
+    """Without JavaScript nothing cuts a pasted question to the limit (the box has no maxlength): the server
+    says it is too long and gives the whole text back to shorten."""
+    question = "aspirin " * 2_500  # 20,000 characters
+    r = client.post("/", data={"question": question})
+    assert r.status_code == 422
+    page = soup_of(r.text)
+    assert "too long" in page.select_one("#error").get_text()  # type: ignore[union-attr]
+    assert page.select_one("textarea#question").get_text() == question  # type: ignore[union-attr]
+    assert page.select_one("article.answer") is None
 
 
 def test_form_post_quote_links_open_the_exact_span(client: TestClient) -> None:
@@ -193,14 +210,14 @@ def test_unknown_pages_are_friendly_404s(
 
 
 def test_feedback_round_trip_as_json_lines(client: TestClient) -> None:
-    before = client.get("/api/feedback").text.splitlines()
+    before = client.get("/api/feedback", headers=ADMIN).text.splitlines()
     answer = ask(client)
     declined = ask(client, OFF_TOPIC_QUESTION)
     r1 = client.post("/api/feedback", json={"rating": 1, "question": SEED_QUESTION, "answer": answer})
     r2 = client.post("/api/feedback", json={"rating": -1, "question": OFF_TOPIC_QUESTION, "answer": declined,
                                             "comment": "wanted metformin"})  # fmt: skip
     assert r1.status_code == 201 and r2.status_code == 201 and r2.json()["id"] > r1.json()["id"]
-    r = client.get("/api/feedback")
+    r = client.get("/api/feedback", headers=ADMIN)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in r.text.splitlines()[len(before) :]]
     assert [(x["rating"], x["question"], x["channel"]) for x in rows] == [
@@ -221,7 +238,7 @@ def test_feedback_form_without_javascript(client: TestClient) -> None:
     assert down is not None and down["name"] == "rating"
     r = client.post(str(form["action"]), data={**fields, "rating": "-1"})
     assert r.status_code == 200 and "Thank you" in r.text
-    last = json.loads(client.get("/api/feedback").text.splitlines()[-1])
+    last = json.loads(client.get("/api/feedback", headers=ADMIN).text.splitlines()[-1])
     assert last["rating"] == -1 and last["question"] == SEED_QUESTION and last["answer"]["answered"] is True
     assert client.post("/feedback", data={**fields, "rating": "7"}).status_code == 422
 
@@ -285,7 +302,7 @@ def test_a_body_just_under_the_limit_is_read(client: TestClient) -> None:
     ],
 )
 def test_security_headers_on_every_route(client: TestClient, method: str, path: str) -> None:
-    r = client.request(method, path, json={"question": SEED_QUESTION} if path == "/api/ask" else None)
+    r = client.request(method, path, json={"question": SEED_QUESTION} if path == "/api/ask" else None, headers=ADMIN)
     csp = dict(part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";"))
     assert csp["default-src"] == "'none'" and csp["script-src"] == "'self'" and csp["frame-ancestors"] == "'none'"
     assert (

@@ -13,6 +13,10 @@
   const STORE = "bot.conversation";
   const MAX_TURNS = 30;
   const DECLINE = "I could not find this in the sources I have. Try rephrasing the question.";
+  // No maxlength on the box: a browser would cut a pasted question to the limit without a word, and the cut
+  // question would be sent. The whole text stays in the box and this says how much is over.
+  const maxChars = Number(box.dataset.maxChars) || 0;
+  const tooLong = document.getElementById("too-long");
   let counter = 0;
 
   function el(tag, attrs, ...children) {
@@ -135,6 +139,27 @@
     return `Something went wrong (HTTP ${status}); please try again.`;
   }
 
+  // Characters as the server counts them (code points, not UTF-16 units), after trimming as on sending.
+  const length = (text) => [...text.trim()].length;
+  function lengthProblem() {
+    const n = length(box.value);
+    if (!maxChars || n <= maxChars) return "";
+    const fmt = (v) => v.toLocaleString("en-US");
+    return `Your question is ${fmt(n)} characters long; the limit is ${fmt(maxChars)}. ` +
+      `Shorten it by ${fmt(n - maxChars)} characters to send it.`;
+  }
+  function checkLength() {
+    const message = lengthProblem();
+    if (tooLong) {
+      tooLong.textContent = message;
+      tooLong.hidden = !message;
+    }
+    if (message) box.setAttribute("aria-invalid", "true");
+    else box.removeAttribute("aria-invalid");
+    return message;
+  }
+  box.addEventListener("input", checkLength);
+
   function kindsChosen() {
     const all = [...form.querySelectorAll('input[name="kinds"]')];
     const chosen = all.filter((b) => b.checked).map((b) => b.value);
@@ -146,6 +171,10 @@
     const question = box.value.trim();
     if (!question) {
       showError("Type a question first.");
+      box.focus();
+      return;
+    }
+    if (checkLength()) {  // never send a cut question; the message under the box says how much is over
       box.focus();
       return;
     }
@@ -251,6 +280,7 @@
   }
 
   for (const hint of document.querySelectorAll(".js-only")) hint.hidden = false;
+  checkLength();  // a question given back by the server (or the browser's form restore) may already be too long
   if (!conversation.querySelector(".turn")) {
     for (const answer of remembered()) appendTurn(answer, false);
     const last = conversation.lastElementChild;
