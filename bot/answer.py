@@ -98,7 +98,7 @@ class AnswerPolicy:
     max_bullets: int = 6
     max_bullets_per_section: int = 6
     min_score: float = 0.56
-    method: str = "final"
+    method: str = "learned"
 
 
 @dataclass
@@ -175,7 +175,7 @@ def build_answer(
 ) -> Answer:
     """The answer to `question` from the index behind `searcher` (took_ms is left for the caller)."""
     index: Index = searcher.index
-    query = query if query is not None else analyse(question, index)
+    query = query if query is not None else analyse(question, index, searcher.focus_titles)
     if query.unknown:
         return decline(question, unknown=query.unknown)
     allow = allowed_rows(index, query)

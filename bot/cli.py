@@ -110,6 +110,7 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from .embedding import ModelError
     from .engine import QuestionError
     from .index import IndexError_
+    from .ranker import RankerError
 
     try:
         return fn(*args, **kwargs)
@@ -117,7 +118,16 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
         if STATE["debug"]:
             raise
         fail("interrupted; an index being built was not swapped in, the previous one is unchanged", code=130)
-    except (IndexError_, ModelError, BuildError, QuestionError, FileNotFoundError, PermissionError, OSError) as exc:
+    except (
+        IndexError_,
+        ModelError,
+        BuildError,
+        QuestionError,
+        RankerError,
+        FileNotFoundError,
+        PermissionError,
+        OSError,
+    ) as exc:
         if STATE["debug"]:
             raise
         if isinstance(exc, OSError) and exc.strerror is not None:  # no ": None" when it names no file
@@ -327,8 +337,9 @@ def eval_cmd(
         typer.Option("--qrels", help="BEIR qrels TSV: query-id, corpus-id, score (--evidence: only these claims)."),
     ] = None,
     methods: Annotated[
-        str, typer.Option("--methods", help="Comma-separated retrieval methods: bm25, dense, hybrid, final.")
-    ] = "bm25,dense,hybrid,final",
+        str,
+        typer.Option("--methods", help="Comma-separated retrieval methods: bm25, dense, hybrid, final, learned."),
+    ] = "bm25,dense,hybrid,final,learned",
     answers: Annotated[
         bool, typer.Option("--answers", help="Also build every answer: citation hit rate, declines, quote fidelity.")
     ] = False,

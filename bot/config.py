@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,14 @@ class Settings(BaseSettings):
 
     candidates: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
     top_k: int = Field(8, ge=1, description="Fused chunks considered when building an answer.")
+    ranking: Literal["bm25", "dense", "hybrid", "final", "learned"] = Field(
+        "learned",
+        description="How answers rank passages: learned (the shipped ranker, docs/EVALUATION.md), final (the "
+        "hand-tuned fusion before it), hybrid (plain RRF), dense or bm25.",
+    )
+    ranker_file: Path | None = Field(
+        None, description="A ranker JSON file (bench/train_ranker.py writes one) instead of the shipped one."
+    )
     max_bullets: int = Field(6, ge=1, description="Maximum quotes in one answer.")
     max_bullets_per_section: int = Field(6, ge=1, description="Maximum quotes under one heading.")
     min_score: float = Field(

@@ -72,8 +72,11 @@ class Engine:
                 f"index at {index.path} holds {index.vectors.d}-dimensional vectors but model {settings.model!r} "
                 f"makes {embedder.dim}-dimensional ones: rebuild with `bot index --model {settings.model}`"
             )
-        self.searcher = Searcher(index, embedder, candidates=settings.candidates)
+        self.searcher = Searcher(index, embedder, candidates=settings.candidates, ranker_file=settings.ranker_file)
+        if settings.ranking == "learned":
+            self.searcher.ranker  # noqa: B018 - a damaged ranker file is an error at load, not at the first question
         self.policy = AnswerPolicy(
+            method=settings.ranking,
             top_k=settings.top_k,
             max_bullets=settings.max_bullets,
             max_bullets_per_section=settings.max_bullets_per_section,

@@ -110,10 +110,11 @@ class EvalReport:
 
 
 def default_method() -> str:
-    """The retrieval method the bot's answers use (`AnswerPolicy().method`), named in every `--json` report."""
-    from .answer import AnswerPolicy
+    """The retrieval method the bot's answers use (`BOT_RANKING`, default "learned"), named in every `--json`
+    report."""
+    from .config import Settings
 
-    return AnswerPolicy().method
+    return str(Settings().ranking)
 
 
 # ---------------------------------------------------------------------------------------------- files

@@ -99,6 +99,7 @@ ACRONYMS = {
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
 }  # fmt: skip
 FUZZY_MIN_CHARS = 6
+LONG_QUESTION_WORDS = 20
 FUZZY_CUTOFF = 0.8
 
 
@@ -214,6 +215,20 @@ def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> st
     return match[0] if match else stem
 
 
+def _near_english(word: str, common: frozenset[str]) -> bool:
+    """One edit (a letter added, dropped, changed, or two swapped) from an everyday English word of at
+    least 4 letters: "tounge", "wiegh", "alot" are misspellings, not key words."""
+    if len(word) < 4:
+        return False
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    edits |= {a + c + b for a, b in splits for c in letters}
+    return any(len(e) >= 4 and e in common for e in edits - {word})
+
+
 def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
     """Part of a longer word the index knows ("steroid" in "corticosteroid")."""
     return len(stem) >= 5 and any(stem in w for w in vocab if len(w) > len(stem))
@@ -238,10 +253,23 @@ def _compound(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
     )
 
 
-def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
+def unknown_key_terms(question: str, index: Index, focus_titles: Mapping[str, object] | None = None) -> tuple[str, ...]:
     """Words of the question that are not common English, not question words, and in no source: a
-    question about them cannot be answered from this index, however near its topic is."""
+    question about them cannot be answered from this index, however near its topic is.
+
+    With `focus_titles` (bot/focus.py), a misspelling that the spelling fix turns into a word of the focus
+    the question names ("periferal artery disease") is no unknown word; and a long question (a patient's
+    story of at least LONG_QUESTION_WORDS words) that names a focus the index has is about that focus, so
+    its other words ("mailbox", "hematolgist") are not key words."""
     vocab = index.lexical.vocab
+    focus_stems: set[str] = set()
+    if focus_titles:
+        from .focus import find_focus
+
+        focus = find_focus(question, focus_titles, lambda stem: corrected(stem, vocab, ()))
+        if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS:
+            return ()
+        focus_stems = set(focus.split()) if focus else set()
     common = english_words()
     # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
     acronyms = {w.lower() for w in TOKEN_RE.findall(question) if w.isupper() and len(w) <= ACRONYM_MAX_CHARS}
@@ -256,6 +284,8 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
         stems = tokenize(word)
         if not stems or any(s in vocab for s in stems):
             continue
+        if focus_stems and any(corrected(s, vocab, ()) in focus_stems for s in stems):
+            continue
         if word in index.entity_lexicon or find_entities(word, index.entity_lexicon):
             continue
         if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
@@ -264,12 +294,15 @@ def unknown_key_terms(question: str, index: Index) -> tuple[str, ...]:
             continue  # two known words run together ("ipscderived", "panicprone")
         if word.rstrip("s") in common or (word.endswith("es") and word[:-2] in common):
             continue
+        if _near_english(word, common):
+            continue  # a misspelt everyday word ("tounge", "wiegh", "alot") is no key word
         out.append(word)
     return tuple(out)
 
 
-def analyse(question: str, index: Index) -> Query:
-    """The query object for a cleaned question over one index."""
+def analyse(question: str, index: Index, focus_titles: Mapping[str, object] | None = None) -> Query:
+    """The query object for a cleaned question over one index (`focus_titles`: the searcher's focus
+    lexicon, bot/focus.py)."""
     lexical = index.lexical
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
@@ -286,7 +319,7 @@ def analyse(question: str, index: Index) -> Query:
         entities=entities,
         intents=intents,
         codes=codes,
-        unknown=unknown_key_terms(question, index),
+        unknown=unknown_key_terms(question, index, focus_titles),
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,

@@ -37,12 +37,13 @@ TIME_RE = re.compile(r"\bwithin \d|\b\d+(\s?[–-]\s?\d+)?\s(days?|weeks?|months
 USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
 USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
 
-# Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]",
+# Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]", and a
+# guideline's numbered citations "(192)", "(11,131, 132)";
 # "(see DOSAGE AND ADMINISTRATION)". They are structure, not quote text.
 XREF_RE = re.compile(
     r"\s*\[\s*see\b[^\]]{0,200}\]"
     r"|\s*\(\s*see\b[^()]{0,200}(?:\([^()]{0,40}\)[^()]{0,100})*\)"
-    r"|\s*\(\s*\d{1,2}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,2}(?:\.\d{1,2})*)*\s*\)"
+    r"|\s*\(\s*\d{1,3}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,3}(?:\.\d{1,2})*)*\s*\)"
 )
 CLAUSE_RE = re.compile(r"[;:]\s+")
 # A sentence of a paper that reports a finding.

@@ -8,15 +8,20 @@ document's score). Meaning is judged on the passage, words on the document.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .embedding import Embedder
+from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types
 from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index
 from .lexical import Lexical
+from .query import corrected
+from .ranker import FEATURES, Ranker, load_ranker, reciprocal
 
-METHODS = ("bm25", "dense", "hybrid", "final")
+METHODS = ("bm25", "dense", "hybrid", "final", "learned")
 # "final" = cosine - short-chunk penalty + DOC_LEXICAL_WEIGHT * document BM25 / best document BM25
 DOC_LEXICAL_WEIGHT = 0.3
 # A chunk shorter than SHORT_CHUNK_CHARS is embedded mostly as its title (which every chunk carries), so
@@ -25,6 +30,10 @@ SHORT_CHUNK_CHARS = 400
 SHORT_CHUNK_PENALTY = 0.15
 # A chunk in a section the question asks about (a dose question and Dosage and Administration) gains this.
 SECTION_BOOST = 0.2
+# The learned ranking also sees the passages of the documents titled with the question's focus (at most
+# FOCUS_MAX_DOCS documents, FOCUS_MAX_ROWS passages), when neither retriever returned them.
+FOCUS_MAX_DOCS = 20
+FOCUS_MAX_ROWS = 64
 
 
 @dataclass
@@ -37,10 +46,15 @@ class Candidates:
     dense_rank: np.ndarray  # 1-based rank in the dense list (inf when absent)
     bm25_rank: np.ndarray
     bm25_doc: np.ndarray | None = None  # BM25 score of each candidate's whole document (0: no match)
+    focus: np.ndarray | None = None  # each candidate's document is titled with the question's focus
+    qtypes: int = 0  # the question's types (bit i: focus.QTYPE_NAMES[i])
+    extra: np.ndarray | None = None  # rows added for the focus (only the learned ranking sees them)
 
 
 class Searcher:
-    def __init__(self, index: Index, embedder: Embedder, *, candidates: int = 100) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, *, candidates: int = 100, ranker_file: Path | None = None
+    ) -> None:
         if embedder.dim != index.manifest.get("dimension"):
             from .index import IndexMismatch
 
@@ -56,6 +70,15 @@ class Searcher:
         self.exact_factor = FILTER_EXACT_FACTOR
         self.doc_lexical = document_lexical(index)
         self.short_penalty = short_chunk_penalty(index)
+        self.focus_titles, self.row_types = question_shapes(index)
+        self._ranker: Ranker | None = None
+        self.ranker_file = ranker_file
+
+    @property
+    def ranker(self) -> Ranker:
+        if self._ranker is None:
+            self._ranker = load_ranker(self.ranker_file)
+        return self._ranker
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.encode([question])[0]
@@ -116,7 +139,20 @@ class Searcher:
         qvec = self.embed(question) if qvec is None else qvec
         d_rows, d_scores = self.dense(qvec, self.k, mask)
         b_rows, b_scores = self.index.lexical.search(question, self.k, mask=mask)
-        rows = np.array(list(dict.fromkeys([*d_rows.tolist(), *b_rows.tolist()])), dtype=np.int64)
+        vocab = self.index.lexical.vocab
+        focus = find_focus(question, self.focus_titles, lambda stem: corrected(stem, vocab, ()))
+        focus_docs = self.focus_titles.get(focus or "", [])[:FOCUS_MAX_DOCS]
+        found = list(dict.fromkeys([*d_rows.tolist(), *b_rows.tolist()]))
+        extra_rows: list[int] = []
+        if focus_docs:  # the passages of the documents about the focus, when neither retriever found them
+            on = (
+                np.isin(self.index.doc_of_row, focus_docs)
+                if mask is None
+                else (np.isin(self.index.doc_of_row, focus_docs) & mask)
+            )
+            have = set(found)
+            extra_rows = [r for r in np.flatnonzero(on)[:FOCUS_MAX_ROWS].tolist() if r not in have]
+        rows = np.array(found + extra_rows, dtype=np.int64)
         dense = np.zeros(len(rows), dtype=np.float32)
         bm25 = np.zeros(len(rows), dtype=np.float32)
         d_rank = np.full(len(rows), np.inf)
@@ -126,7 +162,7 @@ class Searcher:
             dense[pos[r]], d_rank[pos[r]] = s, rank
         for rank, (r, s) in enumerate(zip(b_rows.tolist(), b_scores.tolist(), strict=True), 1):
             bm25[pos[r]], b_rank[pos[r]] = s, rank
-        missing = [pos[r] for r in b_rows.tolist() if not np.isfinite(d_rank[pos[r]])]
+        missing = [pos[r] for r in [*b_rows.tolist(), *extra_rows] if not np.isfinite(d_rank[pos[r]])]
         if missing:
             vecs = self.index.vectors.reconstruct_batch(rows[missing])
             dense[missing] = vecs @ qvec
@@ -134,7 +170,11 @@ class Searcher:
         bm25_doc = (
             doc_scores[self.index.doc_of_row[rows]] if doc_scores is not None else np.zeros(len(rows), np.float32)
         )
-        return Candidates(rows, dense, bm25, d_rank, b_rank, bm25_doc)
+        on_focus = np.isin(self.index.doc_of_row[rows], focus_docs) if focus_docs else np.zeros(len(rows), bool)
+        extra = np.zeros(len(rows), dtype=bool)
+        extra[len(found) :] = True
+        qtypes = type_bits(question_types(question))
+        return Candidates(rows, dense, bm25, d_rank, b_rank, bm25_doc, on_focus, qtypes, extra)
 
     def search(
         self, question: str, *, method: str = "final", kinds: list[str] | None = None
@@ -157,6 +197,10 @@ class Searcher:
             score = np.where(cands.bm25 > 0, cands.bm25, -np.inf)
         elif method == "hybrid":  # plain reciprocal rank fusion
             score = 1.0 / (60 + cands.dense_rank) + 1.0 / (60 + cands.bm25_rank)
+        elif method == "learned":
+            score = self.ranker.score(self.features(cands))
+            if prefer is not None:
+                score = score + SECTION_BOOST * prefer[cands.rows]
         elif method == "final":
             lexical = cands.bm25_doc if cands.bm25_doc is not None else cands.bm25
             top = float(lexical.max()) if len(lexical) else 0.0
@@ -167,9 +211,34 @@ class Searcher:
                 score = score + SECTION_BOOST * prefer[cands.rows]
         else:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        if method != "learned" and cands.extra is not None:
+            score = np.where(cands.extra, -np.inf, score)
         order = np.argsort(-score, kind="stable")
         order = order[np.isfinite(score[order])]
         return cands.rows[order], score[order].astype(np.float32)
+
+    def features(self, cands: Candidates) -> np.ndarray:
+        """One row of ranker.FEATURES per candidate."""
+        n = len(cands.rows)
+        out = np.zeros((n, len(FEATURES)), dtype=np.float32)
+        if n == 0:
+            return out
+        doc = cands.bm25_doc if cands.bm25_doc is not None else np.zeros(n, np.float32)
+        top, top_doc = float(cands.bm25.max()), float(doc.max())
+        out[:, 0] = cands.dense
+        out[:, 1] = cands.bm25 / top if top > 0 else 0.0
+        out[:, 2] = doc / top_doc if top_doc > 0 else 0.0
+        out[:, 3] = self.short_penalty[cands.rows] if len(self.short_penalty) else 0.0
+        out[:, 4] = reciprocal(cands.dense_rank)
+        out[:, 5] = reciprocal(cands.bm25_rank)
+        out[:, 6] = cands.focus if cands.focus is not None else 0.0
+        if cands.qtypes and len(self.row_types):
+            row_types = self.row_types[cands.rows]
+            match = (row_types & cands.qtypes) != 0
+            out[:, 7] = match
+            out[:, 8] = (row_types != 0) & ~match
+            out[:, 9] = out[:, 6] * out[:, 7]
+        return out
 
 
 def document_lexical(index: Index) -> Lexical | None:
@@ -188,3 +257,32 @@ def short_chunk_penalty(index: Index) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     lengths = np.array([n for (n,) in index.db.execute('SELECT "end" - start FROM chunks ORDER BY row')], np.float32)
     return SHORT_CHUNK_PENALTY * np.clip(1.0 - lengths / SHORT_CHUNK_CHARS, 0.0, 1.0)
+
+
+def type_bits(types: tuple[str, ...]) -> int:
+    return sum(1 << QTYPE_NAMES.index(t) for t in types if t in QTYPE_NAMES)
+
+
+def question_shapes(index: Index) -> tuple[dict[str, list[int]], np.ndarray]:
+    """The index's focus lexicon (short document titles -> document numbers) and, per chunk row, the
+    question types its section heading, or else the question its document answers, asks (bit mask)."""
+    if index.db is None:  # a vectors-only index (benchmarks)
+        return {}, np.zeros(0, dtype=np.int32)
+    number = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
+    titles = []
+    doc_types: dict[str, int] = {}
+    for doc_id, title, meta in index.db.execute("SELECT id, title, meta FROM documents"):
+        if doc_id in number:
+            titles.append((number[doc_id], title))
+        if '"question"' in meta:
+            asked = json.loads(meta).get("question")
+            if isinstance(asked, str):
+                doc_types[doc_id] = type_bits(question_types(asked))
+    heads: dict[str, int] = {}
+    types = []
+    for doc_id, heading in index.db.execute("SELECT doc_id, heading FROM chunks ORDER BY row"):
+        bits = heads.get(heading)
+        if bits is None:
+            bits = heads[heading] = type_bits(question_types(heading)) if heading else 0
+        types.append(bits or doc_types.get(doc_id, 0))
+    return focus_lexicon(titles), np.array(types, dtype=np.int32)

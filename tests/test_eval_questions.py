@@ -106,7 +106,7 @@ def questions_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 
 def test_questions_json_shape(questions_run: tuple[Path, dict[str, Any], str]) -> None:
     _, report, _ = questions_run
-    assert report["mode"] == "questions" and report["default"] == "final"
+    assert report["mode"] == "questions" and report["default"] == "learned"
     assert {"file", "passed", "total", "questions", "index", "seconds"} <= set(report)
     assert report["total"] == len(QUESTIONS) and report["passed"] == 3
     assert report["index"]["documents"] == 3  # both folders were indexed together
@@ -384,7 +384,7 @@ def evidence_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_evidence_command_json(evidence_run: dict[str, Any]) -> None:
     report = evidence_run
-    assert report["mode"] == "evidence" and report["default"] == "final"
+    assert report["mode"] == "evidence" and report["default"] == "learned"
     assert set(report["metrics"]) >= {"claims", "rationale_any", "rationale_first", "quote_precision",
                                       "quotes_per_answer", "declined"}  # fmt: skip
     assert report["metrics"]["claims"] == 4  # c5 has no rationale, c6 is not in the qrels
@@ -417,7 +417,10 @@ def test_beir_json_names_the_default_method(tmp_path: Path) -> None:
               "--json", env={"BOT_CACHE_DIR": str(tmp_path / "c")})  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["default"] == "final" and "bm25" in report["methods"]
+    assert report["default"] == "learned" and "bm25" in report["methods"]
+    out = bot("eval", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels), "--methods", "bm25",
+              "--json", env={"BOT_CACHE_DIR": str(tmp_path / "c"), "BOT_RANKING": "final"})  # fmt: skip
+    assert json.loads(out.stdout)["default"] == "final"  # the ranking the configured bot answers with
 
 
 @pytest.mark.parametrize(

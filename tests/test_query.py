@@ -171,6 +171,17 @@ def test_compound_words_of_known_parts(word: str, vocab: set[str], common: set[s
     assert _compound(word, dict.fromkeys(vocab, 0), frozenset(common)) is compound
 
 
+@pytest.mark.parametrize(
+    ("word", "near"),
+    [("tounge", True), ("wiegh", True), ("alot", True), ("pregnent", True), ("lisinopril", False),
+     ("warfarin", False), ("tirasemtiv", False), ("kat", False)],
+)  # fmt: skip
+def test_a_misspelt_everyday_word_is_no_key_word(word: str, near: bool) -> None:
+    from bot.query import _near_english, english_words
+
+    assert _near_english(word, english_words()) is near
+
+
 @needs_spl
 def test_a_word_no_source_holds_is_declined_by_name(label_engine) -> None:  # type: ignore[no-untyped-def]
     answer = label_engine.ask("What is the recommended dose of lisinopril for hypertension?")

@@ -52,6 +52,9 @@ def document(obj: Any, where: str, default_kind: str | None) -> Document:
     origin = obj.get("origin") or meta.get("origin") or origin_of(url)
     if origin:
         about["origin"] = str(origin)
+    question = obj.get("question") or meta.get("question")
+    if isinstance(question, str) and question.strip():
+        about["question"] = question.strip()[:500]  # the question an FAQ-style answer answers (MedQuAD)
     if obj.get("licence") or obj.get("license"):
         about["licence"] = str(obj.get("licence") or obj.get("license"))
     return make_document(

@@ -1,0 +1,102 @@
+"""What a consumer-health question is about (its focus: a disease, a drug, a procedure) and what it asks
+of it (its type: treatment, symptoms, causes, contagion…), and the greetings and thanks around it.
+
+Real questions are long and personal ("Hi, my 6-year-old daughter has had a rash on her cheeks since last
+week and her doctor said fifth disease; is it contagious and can she go to school?"). The focus is what a
+document of the index is about: the longest document title the question names ("fifth disease"). The type
+is read from the question's words; a document's own type from the question it answers (FAQ-style sources
+such as MedQuAD give it) or from its section heading ("Signs and Symptoms"). Search ranks a passage of the
+right focus and type first (bot/ranker.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from .lexical import tokenize
+
+# Question types, most specific first; a question may ask several ("is it contagious and can she go to
+# school?"). The names are MedQuAD's `qtype` values where one exists.
+QTYPES: dict[str, str] = {
+    "contagion": r"\bcontagious|\binfectious\b|\bspread(s|ing)?\b|\bcatch(ing)? (it|this)\b|\btransmi(t|ssion|tted)"
+    r"|\bpass (it|this) (on|to)\b",
+    "inheritance": r"\binherit|\bhereditary|\brun(s)? in (the |my |our )?famil|\bpass(ed)? (it |this )?down\b"
+    r"|\bgenetic\b(?! (change|mutation|cause|basis|test))",
+    "genetic changes": r"\bgenes?\b|\bmutat|\bgenetic (change|cause|basis)|\bchromosom",
+    "frequency": r"\bhow (many|common)\b|\bprevalen|\bincidence\b|\bhow rare\b",
+    "susceptibility": r"\bwho (is|are|gets?)( at risk)?\b|\brisk factors?\b|\bam i (at|more) (risk|likely)"
+    r"|\bmore likely to (get|have|develop)\b|\bmy (risk|chances?)\b",
+    "symptoms": r"\bsymptom|\bsigns?\b|\bwhat does (it|this|\w+) (feel|look) like\b|\bwatch (out )?for\b",
+    "exams and tests": r"\bdiagnos|\btests?\b|\btested\b|\bexams?\b|\bscreen(ing|ed)?\b|\bdetect|\bfind out if\b",
+    "treatment": r"\btreat|\btherap|\bcured?\b|\bmanag(e|ed|ing|ement)\b|\bmedicat|\bmedicines?\b|\bdrugs? for\b"
+    r"|\bwhat (can|should|do) (i|we|you) do\b|\bwhat to do\b|\bget rid of\b|\bsurgery\b|\boperation\b",
+    "prevention": r"\bprevent|\bavoid (getting|it)\b|\bprotect (myself|him|her|them|my)"
+    r"|\b(lower|reduce) (my|the|our) risk",
+    "outlook": r"\boutlook\b|\bprognos|\blife expectancy|\bsurviv|\bgo away\b|\brecover|\bget better\b|\bfatal\b"
+    r"|\bdie (of|from)\b|\bhow long (will|does|do|can)\b|\bnormal life\b",
+    "causes": r"\bcaus|\bwhy (do|does|did|would|is|are|am)\b|\breasons?\b|\btrigger|\bwhat brings on\b",
+    "complications": r"\bcomplications?\b|\blead to\b|\blong[\s-]term effects?\b",
+    "research": r"\bresearch\b|\bclinical trials?\b|\bnew (treatments?|studies|drugs?)\b",
+    "information": r"\bwhat (is|are)\b|\bwhat's\b|\binformation (about|on)\b|\btell me about\b|\bexplain\b",
+}
+_QTYPE_RES = {name: re.compile(rx, re.IGNORECASE) for name, rx in QTYPES.items()}
+QTYPE_NAMES: tuple[str, ...] = tuple(QTYPES)
+# "What is X" is the question of last resort: a question that also asks for a treatment asks for that.
+FALLBACK = "information"
+
+# A sentence that only greets, thanks or signs off says nothing of the topic.
+_CHATTER_RE = re.compile(
+    r"^\s*(hi|hello|hey|dear\b[^.!?]*|good (morning|afternoon|evening)|greetings|thanks?( you)?( so much| very much"
+    r"| in advance)?|many thanks|regards|best( wishes)?|sincerely|cheers|please help( me)?|i have a question"
+    r"|question)\s*[,.!:;-]*\s*$",
+    re.IGNORECASE,
+)
+_SENTENCE_RE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+FOCUS_MAX_WORDS = 8  # titles longer than this are paper titles, not the name of a condition or a drug
+
+
+def question_types(text: str) -> tuple[str, ...]:
+    """The types a question asks, in the order of QTYPES; "information" only when it asks nothing else."""
+    found = [name for name, rx in _QTYPE_RES.items() if rx.search(text)]
+    specific = [name for name in found if name != FALLBACK]
+    return tuple(specific) if specific else tuple(found)
+
+
+def without_chatter(text: str) -> str:
+    """The question without sentences that only greet or thank ("Hi,", "Thanks in advance!")."""
+    parts = [s for s in _SENTENCE_RE.findall(text) if not _CHATTER_RE.match(s.strip(" ,"))]
+    # "Hi, my daughter…": a greeting before a comma opens the first sentence
+    kept = " ".join(p.strip() for p in parts).strip()
+    kept = re.sub(r"^(hi|hello|hey|dear \w+|good (morning|afternoon|evening))\s*[,!:-]+\s*", "", kept, flags=re.I)
+    return kept or text
+
+
+def title_key(title: str) -> str:
+    """A title as the focus lexicon holds it: its stemmed words without stop words and brackets
+    ("Paget's disease of bone" -> "paget diseas bone")."""
+    return " ".join(tokenize(re.sub(r"\([^)]*\)", " ", title)))
+
+
+def focus_lexicon(titles: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
+    """Short document titles (a condition's or a drug's name) -> the document numbers with that title."""
+    out: dict[str, list[int]] = {}
+    for doc_no, title in titles:
+        key = title_key(title or "")
+        if key and len(key) >= 3 and len(key.split()) <= FOCUS_MAX_WORDS:
+            out.setdefault(key, []).append(doc_no)
+    return out
+
+
+def find_focus(text: str, lexicon: Mapping[str, object], fix: Callable[[str], str] | None = None) -> str | None:
+    """The longest title key of `lexicon` that the question names (stemmed, in order, stop words aside);
+    `fix` corrects a misspelt stem first ("kallman" -> "kallmann"). None when it names none."""
+    stems = tokenize(text)
+    if fix is not None:
+        stems = [fix(s) for s in stems]
+    for n in range(min(FOCUS_MAX_WORDS, len(stems)), 0, -1):
+        found = [" ".join(stems[i : i + n]) for i in range(len(stems) - n + 1)]
+        hits = [key for key in found if key in lexicon]
+        if hits:
+            return max(hits, key=len)
+    return None
