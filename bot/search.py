@@ -271,13 +271,18 @@ def question_shapes(index: Index) -> tuple[dict[str, list[int]], np.ndarray]:
     number = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
     titles = []
     doc_types: dict[str, int] = {}
+    asked_types: dict[str, int] = {}  # by the question without its title: FAQ questions repeat a template
     for doc_id, title, meta in index.db.execute("SELECT id, title, meta FROM documents"):
         if doc_id in number:
             titles.append((number[doc_id], title))
         if '"question"' in meta:
             asked = json.loads(meta).get("question")
             if isinstance(asked, str):
-                doc_types[doc_id] = type_bits(question_types(asked))
+                template = asked.replace(title, " ") if title else asked
+                bits = asked_types.get(template)
+                if bits is None:
+                    bits = asked_types[template] = type_bits(question_types(template))
+                doc_types[doc_id] = bits
     heads: dict[str, int] = {}
     types = []
     for doc_id, heading in index.db.execute("SELECT doc_id, heading FROM chunks ORDER BY row"):
