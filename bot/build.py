@@ -31,6 +31,8 @@ from .chunking import chunk_document, content_hash, embed_text
 from .documents import Chunk, Document
 from .embedding import Embedder
 from .index import (
+    DOC_BM25,
+    DOC_TOKEN_PREFIX,
     FORMAT_VERSION,
     HNSW_THRESHOLD,
     MANIFEST,
@@ -39,6 +41,7 @@ from .index import (
     Reusable,
     check_files,
     choose_vector_index,
+    document_text,
     file_digest,
     fsync_tree,
     previous_chunks,
@@ -319,6 +322,13 @@ def build_index(
         stats.chunks = len(chunks)
         # BM25 tokens, space-separated (stems hold no spaces): one string per chunk, not millions of words
         tokens = [reuse.tokens.get(c.hash) or " ".join(tokenize(t)) for c, t in zip(chunks, texts, strict=True)]
+        # and the whole documents' (title and text), for the document BM25 the rankings read
+        doc_order = list(dict.fromkeys(c.doc_id for c in chunks))
+        by_id = {d.id: d for d in docs}
+        doc_tokens: dict[str, str] = {}
+        for doc_id in doc_order:
+            key = DOC_TOKEN_PREFIX + hashes[doc_id]
+            doc_tokens[key] = reuse.tokens.get(key) or " ".join(tokenize(document_text(by_id[doc_id])))
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
@@ -354,9 +364,11 @@ def build_index(
             writing = tmp / "vectors.faiss"
             faiss_info = write_vectors(writing, matrix, kind=vector_index, threshold=hnsw_threshold)
             writing = tmp / "chunks.sqlite"
-            write_chunk_store(writing, docs, chunks, hashes, tokens=tokens)
+            write_chunk_store(writing, docs, chunks, hashes, tokens=tokens, doc_tokens=doc_tokens)
             writing = tmp / "bm25"
             build_lexical(tokens).save(writing)
+            writing = tmp / DOC_BM25
+            build_lexical([doc_tokens[DOC_TOKEN_PREFIX + hashes[d]] for d in doc_order]).save(writing)
             kinds: dict[str, int] = {}
             for c in chunks:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1

@@ -31,6 +31,10 @@ from .query import entity_names
 
 log = logging.getLogger(__name__)
 
+# The BM25 over whole documents the "final" and "learned" rankings read, written by `bot index` (an index
+# built before it had one builds it in memory at load).
+DOC_BM25 = "bm25_doc"
+DOC_TOKEN_PREFIX = "doc:"
 FORMAT_VERSION = 2  # 2: document outline (parts) and metadata, chunk section code and page
 MANIFEST = "manifest.json"
 MANIFEST_DIGEST = "manifest.sha256"
@@ -160,6 +164,12 @@ def chunk_from_row(r: tuple[Any, ...]) -> Chunk:
                  code, page)  # fmt: skip
 
 
+def document_text(doc: Document) -> str:
+    """What the document BM25 indexes of a document: its title and text (the text alone when the title is
+    only the id), as `search.document_lexical` reads it from an older index."""
+    return doc.text if doc.title == doc.id else f"{doc.title}\n{doc.text}"
+
+
 def write_chunk_store(
     path: Path,
     docs: list[Document],
@@ -167,9 +177,11 @@ def write_chunk_store(
     doc_hashes: dict[str, str],
     *,
     tokens: list[str] | None = None,
+    doc_tokens: dict[str, str] | None = None,
 ) -> None:
     """Documents and chunks; with `tokens`, also each chunk text's BM25 tokens (space-separated, by chunk
-    hash) for the next incremental build to reuse."""
+    hash) and with `doc_tokens` each document's (by DOC_TOKEN_PREFIX + document hash) for the next
+    incremental build to reuse."""
     db = sqlite3.connect(path)
     try:
         db.executescript(
@@ -207,6 +219,8 @@ def write_chunk_store(
                 "INSERT OR IGNORE INTO tokens VALUES (?,?)",
                 ((c.hash, t) for c, t in zip(chunks, tokens, strict=True)),
             )
+            if doc_tokens:
+                db.executemany("INSERT OR IGNORE INTO tokens VALUES (?,?)", doc_tokens.items())
         db.commit()
     finally:
         db.close()
@@ -240,6 +254,7 @@ class Index:
     code_names: list[str] = field(default_factory=list)
     entity_lexicon: dict[str, set[int]] = field(default_factory=dict)  # name -> document numbers about it
     doc_kinds: list[str] = field(default_factory=list)  # kind per document number
+    doc_lexical: Lexical | None = None  # BM25 over whole documents (title and text), one row per doc number
     _info: dict[str, DocInfo] = field(default_factory=dict, repr=False)
 
     def code_mask(self, codes: frozenset[str] | set[str]) -> np.ndarray | None:
@@ -341,6 +356,7 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
     try:
         vectors = faiss.read_index(str(build / "vectors.faiss"))
         lexical = Lexical.load(build / "bm25")
+        doc_lexical = Lexical.load(build / DOC_BM25) if (build / DOC_BM25).is_dir() else None
         db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro&immutable=1", uri=True, check_same_thread=False)
         rows = db.execute("SELECT row, doc_id, kind, code FROM chunks ORDER BY row").fetchall()
         # only documents that name what they are about (labels) feed the entity lexicon
@@ -354,6 +370,11 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         )
     kind_names = sorted({r[2] for r in rows})
     doc_ids = list(dict.fromkeys(r[1] for r in rows))
+    if doc_lexical is not None and doc_lexical.size != len(doc_ids):
+        raise IndexCorrupt(
+            f"index at {build} is inconsistent ({doc_lexical.size} document BM25 rows, {len(doc_ids)} documents "
+            "with chunks): rebuild with `bot index`"
+        )
     doc_no = {d: i for i, d in enumerate(doc_ids)}
     code_names = sorted({r[3] for r in rows if r[3]})
     code_no = {c: i for i, c in enumerate(code_names)}
@@ -384,6 +405,7 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
         code_names=code_names,
         entity_lexicon=lexicon,
         doc_kinds=[kind_of_doc[d] for d in doc_ids],
+        doc_lexical=doc_lexical,
     )
 
 

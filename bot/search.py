@@ -68,7 +68,7 @@ class Searcher:
         self._flat = index.vectors
         self.exact_rows = FILTER_EXACT_ROWS
         self.exact_factor = FILTER_EXACT_FACTOR
-        self.doc_lexical = document_lexical(index)
+        self.doc_lexical = index.doc_lexical if index.doc_lexical is not None else document_lexical(index)
         self.short_penalty = short_chunk_penalty(index)
         self.focus_titles, self.row_types = question_shapes(index)
         self._ranker: Ranker | None = None
@@ -243,7 +243,8 @@ class Searcher:
 
 def document_lexical(index: Index) -> Lexical | None:
     """A BM25 index over whole documents (title and text), built in memory from the chunk store, with one
-    row per document number of `index.doc_of_row` (about 1 s per 10,000 documents)."""
+    row per document number of `index.doc_of_row` (about 3 s per 10,000 documents): for an index built
+    before `bot index` wrote it (`bm25_doc/`)."""
     if index.db is None or not index.doc_ids:  # a vectors-only index (benchmarks)
         return None
     texts = dict(index.db.execute("SELECT id, CASE WHEN title = id THEN text ELSE title || char(10) || text END "

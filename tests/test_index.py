@@ -181,3 +181,26 @@ def test_build_index_api_with_embedder_object(tmp_path: Path) -> None:
         .ask(SEED_QUESTION)
         .answered
     )
+
+
+def test_the_document_bm25_is_built_by_bot_index_and_scores_as_the_in_memory_one(built) -> None:  # type: ignore[no-untyped-def]
+    """`bot index` writes the whole-document BM25 (bm25_doc/, covered by the manifest) that the rankings
+    read, so a server does not build it at start; it scores exactly as the one built from the chunk store."""
+    from bot.index import DOC_BM25, load_index, read_manifest, resolve_build
+    from bot.search import document_lexical
+
+    build = resolve_build(built.index)
+    assert build is not None and (build / DOC_BM25).is_dir()
+    assert any(name.startswith(f"{DOC_BM25}/") for name in read_manifest(build)["files"])
+    index = load_index(built.index)
+    try:
+        assert index.doc_lexical is not None and index.doc_lexical.size == len(index.doc_ids)
+        memory = document_lexical(index)
+        assert memory is not None
+        for question in ("How is calcinosis cutis treated in dermatomyositis?", "metformin dose"):
+            stored, in_memory = index.doc_lexical.scores(question), memory.scores(question)
+            assert stored is not None and in_memory is not None
+            np.testing.assert_allclose(stored, in_memory, rtol=1e-6)
+        assert index.doc_lexical.scores("zzz") is None and memory.scores("zzz") is None
+    finally:
+        index.close()
