@@ -116,12 +116,16 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+INITIALS_RE = re.compile(r"(?:[a-z]\.)+[a-z]")
+
+
 def _is_abbreviation(text: str, dot: int) -> bool:
     word = re.search(r"([A-Za-z][A-Za-z.]*)$", text[max(0, dot - 12) : dot])
     if not word:
         return False
     token = word.group(1).lower().rstrip(".")
-    return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+    # "U.S.", "U.K.", "p.m.": dotted initials end no sentence ("approved by the U.S. Food and Drug Administration")
+    return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha()) or bool(INITIALS_RE.fullmatch(token))
 
 
 def sentences(text: str, start: int, end: int, *, max_len: int = 10_000) -> list[Span]:

@@ -52,6 +52,9 @@ def test_sentences_respect_abbreviations_and_numbers() -> None:
     text = "Dr. Smith gave 2.5 mg daily, e.g. with food. It worked! Did it last? Yes."
     got = [text[s.start : s.end] for s in sentences(text, 0, len(text))]
     assert got == ["Dr. Smith gave 2.5 mg daily, e.g. with food.", "It worked!", "Did it last?", "Yes."]
+    text = "Four drugs are approved by the U.S. Food and Drug Administration for RLS. The pad is new."
+    got = [text[s.start : s.end] for s in sentences(text, 0, len(text))]
+    assert got == ["Four drugs are approved by the U.S. Food and Drug Administration for RLS.", "The pad is new."]
 
 
 @pytest.mark.parametrize(
