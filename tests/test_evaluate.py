@@ -178,7 +178,7 @@ def test_qrels_without_header_and_unjudged_texts(tmp_path: Path) -> None:
 def test_real_model_report_shape_and_sanity(real_eval: tuple[Settings, dict]) -> None:
     _, report = real_eval
     assert report["queries"] == 4
-    assert set(report["methods"]) == {"bm25", "dense", "hybrid", "final"}
+    assert set(report["methods"]) == {"bm25", "dense", "hybrid", "final", "learned"}
     for result in report["methods"].values():
         assert set(result) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "queries",
                                "latency_p50_ms", "latency_p95_ms"}  # fmt: skip
@@ -189,6 +189,7 @@ def test_real_model_report_shape_and_sanity(real_eval: tuple[Settings, dict]) ->
     # finds nothing for it, while dense search ranks every document (and so reaches its judged one somewhere)
     assert report["methods"]["bm25"]["mrr@10"] == pytest.approx(0.75, abs=1e-4)
     assert report["methods"]["dense"]["mrr@10"] >= 0.75 and report["methods"]["final"]["mrr@10"] >= 0.75
+    assert report["methods"]["learned"]["mrr@10"] >= 0.75
     assert report["index"]["documents"] == len(DOCS)
 
 
