@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny"
 SHARED = ROOT.parent / "shared" / "data"
 SEED_QUESTION = "How is calcinosis cutis treated in dermatomyositis?"
 OFF_TOPIC_QUESTION = "What is the usual starting dose of metformin in type 2 diabetes?"
+
+
+def stop(proc: subprocess.Popen, *, timeout: float = 30) -> None:  # type: ignore[type-arg]
+    """Stop a server the test started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def make_corpus(dest: Path) -> Path:

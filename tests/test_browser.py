@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from bot.config import Settings
-from tests.conftest import OFF_TOPIC_QUESTION, ROOT, SEED_QUESTION
+from tests.conftest import OFF_TOPIC_QUESTION, ROOT, SEED_QUESTION, stop
 from tests.test_default_corpus import HUMIRA_QUESTION, MULTI_KIND, OPIOID_QUESTION
 from tests.test_default_corpus import default_corpus as default_corpus  # noqa: F401  (the session's build)
 
@@ -91,12 +91,7 @@ def serving(settings: Settings, tmp: Path) -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
         log.close()
 
 

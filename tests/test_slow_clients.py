@@ -21,7 +21,7 @@ import pytest
 
 from bot.config import Settings
 from bot.security import Security, ThrottledLog
-from tests.conftest import make_corpus, make_settings
+from tests.conftest import make_corpus, make_settings, stop
 
 QUESTION = "aspirin and Reye syndrome"
 
@@ -157,12 +157,7 @@ def bot_serve(settings: Settings, tmp: Path, *, nofile: int | None = None, **env
                 time.sleep(0.2)
             yield url, log_path
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
 
 
 def _connect(url: str, source: str = "127.0.0.1") -> socket.socket:
