@@ -58,7 +58,12 @@ ANAPHORA_RE = re.compile(
 )
 
 # Funding and registration lines of an abstract are not evidence.
-NOT_EVIDENCE_RE = re.compile(r"^\W*(funded by|supported by|copyright|©)|clinicaltrials\.gov (number|identifier)", re.I)
+NOT_EVIDENCE_RE = re.compile(
+    r"^\W*(funded by|supported by|copyright|©)|clinicaltrials\.gov (number|identifier)"
+    # pages' navigation and registry lines (GARD, GHR, HPO tables): no evidence in them
+    r"|click on the link|^\W*genetic testing registry:|no information on frequency is available",
+    re.I,
+)
 # A sentence that only announces a list ("… include the following") says nothing by itself.
 LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
 
@@ -96,9 +101,13 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     pieces: list[tuple[int, int]] = []
     pos = start
     for m in XREF_RE.finditer(text, start, end):
+        if re.search(r"(%|\d\.\d+)\s*$", text[max(start, m.start() - 8) : m.start()]):
+            continue  # "5.2% (4.9, 5.6)": a confidence interval, not a cross-reference
         pieces.append((pos, m.start()))
         pos = m.end()
     pieces.append((pos, end))
+    if len(pieces) > 1:
+        pieces = [(a, b) for a, b in pieces if _whole_piece(text, a, b, start, end)]
     out: list[tuple[int, int]] = []
     for a, b in pieces:
         a, b = _strip_end(text, a, b)
@@ -112,6 +121,21 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
         elif b - a > 0:
             out.append((a, b))
     return [(a, b) for a, b in out if b - a >= min_chars]
+
+
+def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> bool:
+    """Whether a piece of a sentence cut at its cross-references reads as a statement of its own: it starts
+    the sentence (or a new clause with a capital letter), and it ends the sentence (or the cross-reference
+    after it closes a clause: "; …"). "Clinicians should offer naloxone … more frequently (see
+    Recommendation 7) when factors are present" is no quote without its condition, nor "and offer naloxone"."""
+    head = text[a:b].lstrip(" ,;:")
+    clause = text[a:b].lstrip()[:1] in (";", ":")  # "(4.1); avoid use with riociguat": a clause of its own
+    starts = a == start or clause or head[:1].isupper() or head[:1].isdigit()
+    rest = text[b:end]
+    after = XREF_RE.match(rest)
+    tail = rest[after.end() :] if after else rest
+    ends = not tail.strip(" .;:)\"'”") or tail.lstrip()[:1] in ";:."
+    return starts and ends
 
 
 def merge_short_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -67,10 +67,29 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
             "Active liver disease, which may include unexplained persistent elevations (4.1).",
             ["Active liver disease, which may include unexplained persistent elevations"],
         ),
-        (
+        (  # a cross-reference inside the clause: neither half says anything alone ("requires a lower dose")
             "Use in patients over 65 (8.5, 12.3) requires a lower starting dose of 25 mg.",
-            ["Use in patients over 65", "requires a lower starting dose of 25 mg."],
+            [],
         ),
+        (  # one after a clause: each clause is a quote
+            "Use is contraindicated with nitrates (4.1); avoid use with riociguat (4.2).",
+            ["Use is contraindicated with nitrates", "avoid use with riociguat"],
+        ),
+        (
+            "Clinicians should offer naloxone and reevaluate patients more frequently (see Recommendation 7) when "
+            "factors are present that increase risk for harm.",
+            [],  # cut at the reference, the rule would lose its condition
+        ),
+        (
+            "Consistent with its known effects on the nitric oxide/cGMP pathway [see Clinical Pharmacology "
+            "(12.2)], VIAGRA was shown to potentiate the hypotensive effects of nitrates.",
+            ["VIAGRA was shown to potentiate the hypotensive effects of nitrates."],
+        ),
+        (  # a confidence interval is no cross-reference
+            "Mean increases were 5.2% (4.9, 5.6) in the 35 mg twice-weekly group.",
+            ["Mean increases were 5.2% (4.9, 5.6) in the 35 mg twice-weekly group."],
+        ),
+        ("Please click on the link to access the resource.", []),  # a page's navigation
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
         ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
