@@ -191,7 +191,11 @@ def build_answer(
     rows, scores = rows[: policy.top_k], scores[: policy.top_k]
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
-    if confidence < policy.min_score and not lexical_evidence(query, confidence, list(chunks.values()), index):
+    if (
+        confidence < policy.min_score
+        and not lexical_evidence(query, confidence, list(chunks.values()), index)
+        and not focus_evidence(cands)
+    ):
         return decline(question)
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
@@ -372,6 +376,15 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
     return (coverage >= FULL_MATCH_COVERAGE and n >= full_terms) or (
         coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS
     )
+
+
+def focus_evidence(cands: Candidates) -> bool:
+    """Whether a document titled with what the question names ("dermatomyositis") has a passage at least
+    FULL_MATCH_MIN_COSINE close to it: a chatty question about a condition the sources have a page for is
+    answered even when its other words ("scared", "forever") keep the best cosine low."""
+    if cands.focus is None or not len(cands.focus):
+        return False
+    return bool(np.any(cands.focus & (cands.dense >= FULL_MATCH_MIN_COSINE)))
 
 
 def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:

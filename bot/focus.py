@@ -29,8 +29,8 @@ QTYPES: dict[str, str] = {
     r"|\bmore likely to (get|have|develop)\b|\bmy (risk|chances?)\b",
     "symptoms": r"\bsymptom|\bsigns?\b|\bwhat does (it|this|\w+) (feel|look) like\b|\bwatch (out )?for\b",
     "exams and tests": r"\bdiagnos|\btests?\b|\btested\b|\bexams?\b|\bscreen(ing|ed)?\b|\bdetect|\bfind out if\b",
-    "treatment": r"\btreat|\btherap|\bcured?\b|\bmanag(e|ed|ing|ement)\b|\bmedicat|\bmedicines?\b|\bdrugs? for\b"
-    r"|\bwhat (can|should|do) (i|we|you) do\b|\bwhat to do\b|\bget rid of\b|\bsurgery\b|\boperation\b",
+    "treatment": r"\btreat|\btherap|\bcur(e|ed|able)\b|\bmanag(e|ed|ing|ement)\b|\bmedicat|\bmedicines?\b"
+    r"|\bdrugs? for\b|\bwhat (can|should|do) (i|we|you) do\b|\bwhat to do\b|\bget rid of\b|\bsurgery\b|\boperation\b",
     "prevention": r"\bprevent|\bavoid (getting|it)\b|\bprotect (myself|him|her|them|my)"
     r"|\b(lower|reduce) (my|the|our) risk",
     "outlook": r"\boutlook\b|\bprognos|\blife expectancy|\bsurviv|\bgo away\b|\brecover|\bget better\b|\bfatal\b"
@@ -78,11 +78,21 @@ def title_key(title: str) -> str:
     return " ".join(tokenize(re.sub(r"\([^)]*\)", " ", title)))
 
 
+# "Dermatomyositis - What causes Dermatomyositis ?": a page titled with its topic and the question it answers
+_TITLE_QUESTION_RE = re.compile(r"^(?P<topic>.+?)\s+[-–—:|]\s+(?P<question>[^-–—:|]+\?)\s*$")
+
+
+def split_title(title: str) -> tuple[str, str | None]:
+    """A title's topic and, for an FAQ-style page titled "Topic - Question?", the question it answers."""
+    m = _TITLE_QUESTION_RE.match(title or "")
+    return (m.group("topic"), m.group("question")) if m else (title or "", None)
+
+
 def focus_lexicon(titles: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
     """Short document titles (a condition's or a drug's name) -> the document numbers with that title."""
     out: dict[str, list[int]] = {}
     for doc_no, title in titles:
-        key = title_key(title or "")
+        key = title_key(split_title(title or "")[0])
         if key and len(key) >= 3 and len(key.split()) <= FOCUS_MAX_WORDS:
             out.setdefault(key, []).append(doc_no)
     return out

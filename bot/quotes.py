@@ -61,7 +61,11 @@ ANAPHORA_RE = re.compile(
 NOT_EVIDENCE_RE = re.compile(
     r"^\W*(funded by|supported by|copyright|©)|clinicaltrials\.gov (number|identifier)"
     # pages' navigation and registry lines (GARD, GHR, HPO tables): no evidence in them
-    r"|click on the link|^\W*genetic testing registry:|no information on frequency is available",
+    r"|click on the link|^\W*genetic testing registry:|no information on frequency is available"
+    # the Human Phenotype Ontology's note on its symptom tables (GARD pages)
+    r"|human phenotype ontology|\borphanet\b|frequency (of a sign or symptom|may also be listed)|number of the fraction"
+    r"|a frequency of \d+/\d+|these frequencies are based on|sign or symptom may be rare or common"
+    r"|medlineplus medical dictionary to look up",
     re.I,
 )
 # A sentence that only announces a list ("… include the following") says nothing by itself.

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .embedding import Embedder
-from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types
+from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types, split_title
 from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index
 from .lexical import Lexical
 from .query import corrected
@@ -232,7 +232,9 @@ class Searcher:
         out[:, 4] = reciprocal(cands.dense_rank)
         out[:, 5] = reciprocal(cands.bm25_rank)
         out[:, 6] = cands.focus if cands.focus is not None else 0.0
-        if cands.qtypes and len(self.row_types):
+        if cands.qtypes and len(self.row_types) and cands.focus is not None and cands.focus.any():
+            # the type of a question counts only when it names its focus: MedQuAD, where it was learnt, always
+            # does; "What causes muscle weakness?" is no reason to prefer any page that answers a "causes" question
             row_types = self.row_types[cands.rows]
             match = (row_types & cands.qtypes) != 0
             out[:, 7] = match
@@ -276,8 +278,8 @@ def question_shapes(index: Index) -> tuple[dict[str, list[int]], np.ndarray]:
     for doc_id, title, meta in index.db.execute("SELECT id, title, meta FROM documents"):
         if doc_id in number:
             titles.append((number[doc_id], title))
-        if '"question"' in meta:
-            asked = json.loads(meta).get("question")
+        asked = json.loads(meta).get("question") if '"question"' in meta else split_title(title)[1]
+        if asked is not None:
             if isinstance(asked, str):
                 template = asked.replace(title, " ") if title else asked
                 bits = asked_types.get(template)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.focus import find_focus, focus_lexicon, question_types, title_key, without_chatter
+from bot.focus import find_focus, focus_lexicon, question_types, split_title, title_key, without_chatter
 from bot.ranker import FEATURES, RankerError, load_ranker, parse, to_json
 
 # The focus lexicon of a small consumer-health index: its documents' short titles.
@@ -53,12 +53,27 @@ LEXICON = focus_lexicon(enumerate(TITLES))
         ("How can I prevent diabetes, my mom has it", "diabetes", ("prevention",)),
         ("What are the genetic changes related to Kallmann syndrome ?", "kallmann syndrome", ("genetic changes",)),
         ("what research (or clinical trials) is being done for depression?", "depression", ("research",)),
+        ("my sister has fifth disease and is scared, is it curable?", "fifth disease", ("treatment",)),
         ("Is there anything new about my knee?", None, ()),  # no title named, no type asked
     ],
 )  # fmt: skip
 def test_focus_and_type_of_real_looking_questions(question: str, focus: str | None, types: tuple[str, ...]) -> None:
     assert find_focus(question, LEXICON) == (title_key(focus) if focus else None)
     assert question_types(question) == types
+
+
+@pytest.mark.parametrize(
+    ("title", "topic", "asked"),
+    [
+        ("Dermatomyositis - What causes Dermatomyositis ?", "Dermatomyositis", "What causes Dermatomyositis ?"),
+        ("CREST syndrome — What is (are) CREST syndrome ?", "CREST syndrome", "What is (are) CREST syndrome ?"),
+        ("Parasites - Leishmaniasis", "Parasites - Leishmaniasis", None),  # no question: the whole title
+        ("HUMIRA (adalimumab) injection", "HUMIRA (adalimumab) injection", None),
+    ],
+)
+def test_faq_page_titles_give_their_topic_and_question(title: str, topic: str, asked: str | None) -> None:
+    assert split_title(title) == (topic, asked)
+    assert title_key(topic) in focus_lexicon([(0, title)])
 
 
 def test_long_titles_are_not_a_focus() -> None:
