@@ -210,3 +210,21 @@ def test_a_long_question_about_a_known_focus_is_not_declined_for_its_other_words
     assert "mailbox" in analyse(story, index).unknown  # without the focus lexicon the story's words count
     short = f"What is the mailbox dose for {focus}?"
     assert "mailbox" in analyse(short, index, titles).unknown  # a short question keeps the strict rule
+
+
+@pytest.mark.parametrize(
+    ("focus", "dense", "answers"),
+    [
+        ([True, False], [0.35, 0.9], True),  # the focus document has a passage close enough
+        ([True, False], [0.25, 0.9], False),  # too far: the other rules decide
+        ([False, False], [0.5, 0.5], False),  # the question names no focus the index has
+    ],
+)
+def test_a_named_focus_with_a_close_passage_is_evidence(focus: list[bool], dense: list[float], answers: bool) -> None:
+    from bot.answer import focus_evidence
+    from bot.search import Candidates
+
+    n = len(focus)
+    cands = Candidates(np.arange(n), np.array(dense, np.float32), np.zeros(n, np.float32), np.ones(n), np.ones(n),
+                       focus=np.array(focus))  # fmt: skip
+    assert focus_evidence(cands) is answers
