@@ -110,7 +110,8 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
         pieces.append((pos, m.start()))
         pos = m.end()
     pieces.append((pos, end))
-    if len(pieces) > 1:
+    had_xref = len(pieces) > 1
+    if had_xref:
         pieces = [(a, b) for a, b in pieces if _whole_piece(text, a, b, start, end)]
     out: list[tuple[int, int]] = []
     for a, b in pieces:
@@ -118,13 +119,16 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
         if b - a > MAX_QUOTE_CHARS:
             cut = a
             for m in CLAUSE_RE.finditer(text, a, b):
+                if text.count("(", a, m.start()) > text.count(")", a, m.start()):
+                    continue  # "(recommendation category: B; …)": no clause ends inside brackets
                 if m.start() - cut >= MIN_QUOTE_CHARS:
                     out.append(_strip_end(text, cut, m.start() + 1))
                     cut = m.end()
             out.append(_strip_end(text, cut, b))
         elif b - a > 0:
             out.append((a, b))
-    return [(a, b) for a, b in out if b - a >= min_chars]
+    # a heading or table caption followed by its cross-references is still a heading
+    return [(a, b) for a, b in out if b - a >= min_chars and not (had_xref and _title_like(text[a:b]))]
 
 
 def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> bool:

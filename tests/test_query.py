@@ -90,6 +90,7 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
             ["Mean increases were 5.2% (4.9, 5.6) in the 35 mg twice-weekly group."],
         ),
         ("Please click on the link to access the resource.", []),  # a page's navigation
+        ("Drug Interactions Associated with Increased Risk of Myopathy (2.6, 5.1, 7, 12.3)", []),  # a caption
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
         ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
@@ -98,6 +99,16 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
 def test_quotable_spans(text: str, quotes: list[str]) -> None:
     spans = quotable_spans(text, 0, len(text), min_chars=10)
     assert [text[a:b] for a, b in spans] == quotes
+
+
+def test_no_clause_is_cut_inside_brackets() -> None:
+    text = (
+        "Clinicians should review the prescription drug monitoring program data to see whether the patient "
+        "is at high risk for overdose (recommendation category: B; evidence type: 4); " + "and more words " * 30
+    )
+    quotes = [text[a:b] for a, b in quotable_spans(text, 0, len(text))]
+    assert quotes[0].endswith("(recommendation category: B; evidence type: 4)"), quotes
+    assert not any(q.endswith("(recommendation category") for q in quotes)
 
 
 def test_long_run_on_is_cut_at_clause_boundaries() -> None:
