@@ -1,5 +1,5 @@
 """What a consumer-health question is about (its focus: a disease, a drug, a procedure) and what it asks
-of it (its type: treatment, symptoms, causes, contagion…), and the greetings and thanks around it.
+of it (its type: treatment, symptoms, causes, contagion…).
 
 Real questions are long and personal ("Hi, my 6-year-old daughter has had a rash on her cheeks since last
 week and her doctor said fifth disease; is it contagious and can she go to school?"). The focus is what a
@@ -45,14 +45,6 @@ QTYPE_NAMES: tuple[str, ...] = tuple(QTYPES)
 # "What is X" is the question of last resort: a question that also asks for a treatment asks for that.
 FALLBACK = "information"
 
-# A sentence that only greets, thanks or signs off says nothing of the topic.
-_CHATTER_RE = re.compile(
-    r"^\s*(hi|hello|hey|dear\b[^.!?]*|good (morning|afternoon|evening)|greetings|thanks?( you)?( so much| very much"
-    r"| in advance)?|many thanks|regards|best( wishes)?|sincerely|cheers|please help( me)?|i have a question"
-    r"|question)\s*[,.!:;-]*\s*$",
-    re.IGNORECASE,
-)
-_SENTENCE_RE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
 FOCUS_MAX_WORDS = 8  # titles longer than this are paper titles, not the name of a condition or a drug
 
 
@@ -61,15 +53,6 @@ def question_types(text: str) -> tuple[str, ...]:
     found = [name for name, rx in _QTYPE_RES.items() if rx.search(text)]
     specific = [name for name in found if name != FALLBACK]
     return tuple(specific) if specific else tuple(found)
-
-
-def without_chatter(text: str) -> str:
-    """The question without sentences that only greet or thank ("Hi,", "Thanks in advance!")."""
-    parts = [s for s in _SENTENCE_RE.findall(text) if not _CHATTER_RE.match(s.strip(" ,"))]
-    # "Hi, my daughter…": a greeting before a comma opens the first sentence
-    kept = " ".join(p.strip() for p in parts).strip()
-    kept = re.sub(r"^(hi|hello|hey|dear \w+|good (morning|afternoon|evening))\s*[,!:-]+\s*", "", kept, flags=re.I)
-    return kept or text
 
 
 def title_key(title: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.focus import find_focus, focus_lexicon, question_types, split_title, title_key, without_chatter
+from bot.focus import find_focus, focus_lexicon, question_types, split_title, title_key
 from bot.ranker import FEATURES, RankerError, load_ranker, parse, to_json
 
 # The focus lexicon of a small consumer-health index: its documents' short titles.
@@ -86,18 +86,6 @@ def test_a_misspelt_focus_is_found_through_the_spelling_fix() -> None:
     assert find_focus(question, LEXICON) is None
     fixes = {"kallman": "kallmann"}
     assert find_focus(question, LEXICON, lambda s: fixes.get(s, s)) == title_key("Kallmann syndrome")
-
-
-@pytest.mark.parametrize(
-    ("text", "kept"),
-    [
-        ("Hi, my son has asthma. Can he play football? Thanks in advance!", "my son has asthma. Can he play football?"),
-        ("Hello! What causes gout?", "What causes gout?"),
-        ("Thanks", "Thanks"),  # nothing else: the text is kept as it is
-    ],
-)
-def test_greetings_and_thanks_are_dropped(text: str, kept: str) -> None:
-    assert without_chatter(text) == kept
 
 
 # --------------------------------------------------------------------------------------------- ranker
