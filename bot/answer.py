@@ -175,7 +175,7 @@ def build_answer(
 ) -> Answer:
     """The answer to `question` from the index behind `searcher` (took_ms is left for the caller)."""
     index: Index = searcher.index
-    query = query if query is not None else analyse(question, index, searcher.focus_titles)
+    query = query if query is not None else analyse(question, index, searcher.focus_of(question))
     if query.unknown:
         return decline(question, unknown=query.unknown)
     allow = allowed_rows(index, query)

@@ -253,23 +253,18 @@ def _compound(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
     )
 
 
-def unknown_key_terms(question: str, index: Index, focus_titles: Mapping[str, object] | None = None) -> tuple[str, ...]:
+def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> tuple[str, ...]:
     """Words of the question that are not common English, not question words, and in no source: a
     question about them cannot be answered from this index, however near its topic is.
 
-    With `focus_titles` (bot/focus.py), a misspelling that the spelling fix turns into a word of the focus
-    the question names ("periferal artery disease") is no unknown word; and a long question (a patient's
-    story of at least LONG_QUESTION_WORDS words) that names a focus the index has is about that focus, so
-    its other words ("mailbox", "hematolgist") are not key words."""
+    With the question's `focus` (the title key of bot/focus.py the question names, `Searcher.focus_of`), a
+    misspelling that the spelling fix turns into a word of the focus ("periferal artery disease") is no
+    unknown word; and a long question (a patient's story of at least LONG_QUESTION_WORDS words) that names a
+    focus is about that focus, so its other words ("mailbox", "hematolgist") are not key words."""
     vocab = index.lexical.vocab
-    focus_stems: set[str] = set()
-    if focus_titles:
-        from .focus import find_focus
-
-        focus = find_focus(question, focus_titles, lambda stem: corrected(stem, vocab, ()))
-        if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS:
-            return ()
-        focus_stems = set(focus.split()) if focus else set()
+    if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS:
+        return ()
+    focus_stems = set(focus.split()) if focus else set()
     common = english_words()
     # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
     acronyms = {w.lower() for w in TOKEN_RE.findall(question) if w.isupper() and len(w) <= ACRONYM_MAX_CHARS}
@@ -300,9 +295,9 @@ def unknown_key_terms(question: str, index: Index, focus_titles: Mapping[str, ob
     return tuple(out)
 
 
-def analyse(question: str, index: Index, focus_titles: Mapping[str, object] | None = None) -> Query:
-    """The query object for a cleaned question over one index (`focus_titles`: the searcher's focus
-    lexicon, bot/focus.py)."""
+def analyse(question: str, index: Index, focus: str | None = None) -> Query:
+    """The query object for a cleaned question over one index (`focus`: the title key it names,
+    `Searcher.focus_of`)."""
     lexical = index.lexical
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
@@ -319,7 +314,7 @@ def analyse(question: str, index: Index, focus_titles: Mapping[str, object] | No
         entities=entities,
         intents=intents,
         codes=codes,
-        unknown=unknown_key_terms(question, index, focus_titles),
+        unknown=unknown_key_terms(question, index, focus),
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,

@@ -8,7 +8,9 @@ document's score). Meaning is judged on the passage, words on the document.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,9 @@ class Searcher:
         self.doc_lexical = index.doc_lexical if index.doc_lexical is not None else document_lexical(index)
         self.short_penalty = short_chunk_penalty(index)
         self.focus_titles, self.row_types = question_shapes(index)
+        # answer analysis and candidate search both need a question's focus: found once (the spelling fix
+        # behind it scans the vocabulary for each word the index does not hold)
+        self.focus_of: Callable[[str], str | None] = functools.lru_cache(maxsize=256)(self._find_focus)
         self._ranker: Ranker | None = None
         self.ranker_file = ranker_file
 
@@ -79,6 +84,11 @@ class Searcher:
         if self._ranker is None:
             self._ranker = load_ranker(self.ranker_file)
         return self._ranker
+
+    def _find_focus(self, question: str) -> str | None:
+        """The title key of the focus lexicon that the question names, misspellings fixed (bot/focus.py)."""
+        vocab = self.index.lexical.vocab
+        return find_focus(question, self.focus_titles, lambda stem: corrected(stem, vocab, ()))
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.encode([question])[0]
@@ -139,9 +149,7 @@ class Searcher:
         qvec = self.embed(question) if qvec is None else qvec
         d_rows, d_scores = self.dense(qvec, self.k, mask)
         b_rows, b_scores = self.index.lexical.search(question, self.k, mask=mask)
-        vocab = self.index.lexical.vocab
-        focus = find_focus(question, self.focus_titles, lambda stem: corrected(stem, vocab, ()))
-        focus_docs = self.focus_titles.get(focus or "", [])[:FOCUS_MAX_DOCS]
+        focus_docs = self.focus_titles.get(self.focus_of(question) or "", [])[:FOCUS_MAX_DOCS]
         found = list(dict.fromkeys([*d_rows.tolist(), *b_rows.tolist()]))
         extra_rows: list[int] = []
         if focus_docs:  # the passages of the documents about the focus, when neither retriever found them

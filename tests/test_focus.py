@@ -194,10 +194,10 @@ def test_a_long_question_about_a_known_focus_is_not_declined_for_its_other_words
     focus = next(iter(titles))  # a title of the tiny corpus
     story = (f"Hello, my mother is 70 and walks to the mailbox every morning; her doctor mentioned {focus} last "
              "week at the clinic and we were a bit worried about it. What should we know?")  # fmt: skip
-    assert analyse(story, index, titles).unknown == ()
-    assert "mailbox" in analyse(story, index).unknown  # without the focus lexicon the story's words count
+    assert analyse(story, index, engine.searcher.focus_of(story)).unknown == ()
+    assert "mailbox" in analyse(story, index).unknown  # without its focus the story's words count
     short = f"What is the mailbox dose for {focus}?"
-    assert "mailbox" in analyse(short, index, titles).unknown  # a short question keeps the strict rule
+    assert "mailbox" in analyse(short, index, engine.searcher.focus_of(short)).unknown  # short: the strict rule
 
 
 @pytest.mark.parametrize(
