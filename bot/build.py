@@ -331,7 +331,9 @@ def build_index(
         doc_tokens: dict[str, str] = {}
         for doc_id in doc_order:
             key = DOC_TOKEN_PREFIX + hashes[doc_id]
-            doc_tokens[key] = reuse.tokens.get(key) or " ".join(tokenize(document_text(by_id[doc_id])))
+            doc_tokens[key] = reuse.tokens.get(key) or " ".join(
+                tokenize(document_text(doc_id, by_id[doc_id].title, by_id[doc_id].text))
+            )
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)

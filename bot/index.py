@@ -164,10 +164,10 @@ def chunk_from_row(r: tuple[Any, ...]) -> Chunk:
                  code, page)  # fmt: skip
 
 
-def document_text(doc: Document) -> str:
+def document_text(doc_id: str, title: str, text: str) -> str:
     """What the document BM25 indexes of a document: its title and text (the text alone when the title is
-    only the id), as `search.document_lexical` reads it from an older index."""
-    return doc.text if doc.title == doc.id else f"{doc.title}\n{doc.text}"
+    only the id). `bot index` and, for an older index, `search.document_lexical` both read it here."""
+    return text if title == doc_id else f"{title}\n{text}"
 
 
 def write_chunk_store(

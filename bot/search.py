@@ -18,7 +18,7 @@ import numpy as np
 
 from .embedding import Embedder
 from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types, split_title
-from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index
+from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index, document_text
 from .lexical import Lexical
 from .query import corrected
 from .ranker import FEATURES, Ranker, load_ranker, reciprocal
@@ -257,8 +257,9 @@ def document_lexical(index: Index) -> Lexical | None:
     before `bot index` wrote it (`bm25_doc/`)."""
     if index.db is None or not index.doc_ids:  # a vectors-only index (benchmarks)
         return None
-    texts = dict(index.db.execute("SELECT id, CASE WHEN title = id THEN text ELSE title || char(10) || text END "
-                                  "FROM documents"))  # fmt: skip
+    texts = {
+        d: document_text(d, title, text) for d, title, text in index.db.execute("SELECT id, title, text FROM documents")
+    }
     return Lexical.build([texts.get(doc_id, "") for doc_id in index.doc_ids])
 
 
