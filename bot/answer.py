@@ -250,13 +250,14 @@ def build_answer(
                     continue
                 quote = chunk.text[a:b]
                 lead = lead_in(chunk.text, a)
-                own = set(tokenize(quote + " " + lead))
+                stems = tokenize(quote)
+                own = set(stems) | set(tokenize(lead))
                 if (need_topic and not (query.topic & own)) or (must and must not in own):
                     continue
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
                 if PAIR_BONUS and qpairs:
-                    cov += PAIR_BONUS * len(qpairs & _pairs(tokenize(quote))) / len(qpairs)
+                    cov += PAIR_BONUS * len(qpairs & _pairs(stems)) / len(qpairs)
                 cov = min(1.0, cov + cue_bonus(query, quote))
                 if cov == 0 and len(chunk.sentences) > 1:
                     continue
