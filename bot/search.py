@@ -288,13 +288,12 @@ def question_shapes(index: Index) -> tuple[dict[str, list[int]], np.ndarray]:
         if doc_id in number:
             titles.append((number[doc_id], title))
         asked = json.loads(meta).get("question") if '"question"' in meta else split_title(title)[1]
-        if asked is not None:
-            if isinstance(asked, str):
-                template = asked.replace(title, " ") if title else asked
-                bits = asked_types.get(template)
-                if bits is None:
-                    bits = asked_types[template] = type_bits(question_types(template))
-                doc_types[doc_id] = bits
+        if isinstance(asked, str):
+            template = asked.replace(title, " ") if title else asked
+            bits = asked_types.get(template)
+            if bits is None:
+                bits = asked_types[template] = type_bits(question_types(template))
+            doc_types[doc_id] = bits
     heads: dict[str, int] = {}
     types = []
     for doc_id, heading in index.db.execute("SELECT doc_id, heading FROM chunks ORDER BY row"):
