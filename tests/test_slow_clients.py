@@ -170,17 +170,24 @@ def _head(path: str = "/api/ask", length: int = 1000, method: str = "POST") -> b
             f"Content-Length: {length}\r\n\r\n").encode()  # fmt: skip
 
 
+def _recv(sock: socket.socket) -> bytes | None:
+    """What the server sent next: b"" once it closed (or reset) the connection, None when nothing came in time."""
+    try:
+        return sock.recv(65536)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        return b""
+
+
 def _read_until_closed(sock: socket.socket, *, limit_s: float) -> tuple[bytes, float]:
     """Everything the server sends until it closes the connection (or `limit_s` passes), and when it closed."""
     sock.settimeout(0.2)
     data, started = b"", time.monotonic()
     while time.monotonic() - started < limit_s:
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
+        chunk = _recv(sock)
+        if chunk is None:
             continue
-        except ConnectionResetError:
-            break
         if not chunk:
             break
         data += chunk
@@ -198,12 +205,9 @@ def _trickle(sock: socket.socket, data: bytes, *, every_s: float, limit_s: float
             sock.sendall(bytes([byte]))
         except (BrokenPipeError, ConnectionResetError):
             break
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
+        chunk = _recv(sock)
+        if chunk is None:
             continue
-        except ConnectionResetError:
-            break
         got += chunk
         if not chunk or b"\r\n\r\n" in got:
             rest, _ = _read_until_closed(sock, limit_s=5)
