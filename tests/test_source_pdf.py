@@ -10,6 +10,7 @@ import pytest
 
 from bot.documents import Document
 from bot.sources import load_corpus
+from bot.sources.pdflayout import Line, join_lines, reading_order, vocabulary
 from tests.conftest import tiny_pdf
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "evidence" / "raw" / "guidelines"
@@ -223,3 +224,177 @@ def test_encrypted_pdf_is_one_clear_line(tmp_path: Path) -> None:
     assert report.documents == []
     (problem,) = report.problems
     assert "encrypted" in problem.reason and "\n" not in problem.reason
+
+
+# What a clinician's review of the quotes found garbled (columns run together, a body sentence as a heading,
+# a letter split from its word, a compound's hyphen lost), each now one span of one part line on its page.
+FIXED = [
+    (
+        "who",
+        30,
+        "A minimum ratio of one full-time or equivalent infection preventionist (nurse or physician) per 250 beds "
+        "(37) should be available.",
+    ),
+    (
+        "who",
+        32,
+        "For these reasons, the GDG suggested a ratio of one infection preventionist to 100 hospital beds, but no "
+        "less than the recommended one infection preventionist to 250 hospital beds, according to the evidence.",
+    ),
+    (
+        "who",
+        32,
+        "Protection against HAI waned as the number of occupied beds per full-time equivalent infection control "
+        "nurse increased from 250 to 400 beds and then levelled off (37).",
+    ),
+    ("who", 68, "additional research is needed on the impact of patient-to-bed ratio on HAI and AMR spread"),
+    (
+        "who",
+        68,
+        "However, the GDG did recognize that in some settings, adherence to this recommendation might be "
+        "influenced by patient opinion.",
+    ),
+    (
+        "who",
+        51,
+        "Experience from the USA using public reporting of HAI surveillance demonstrates a significant reduction "
+        "in central line-associated bloodstream infections rates 13-18 months after the introduction of federal policy "
+        "within states (105).",
+    ),
+    (
+        "who",
+        51,
+        "• Describing the status of infections associated with health care (that is, incidence and/or "
+        "prevalence, type, aetiology, severity, attributable burden of disease).",
+    ),
+    (
+        "cdc",
+        38,
+        "Tapers can be completed over several months to years depending on the opioid dosage and should be "
+        "individualized based on patient goals and concerns.",
+    ),
+    (
+        "cdc",
+        41,
+        "in a primary care setting, a large decrease in pain occurred until the fourth day after treatment with "
+        "paracetamol, with smaller decreases thereafter (245).",
+    ),
+    ("cdc", 33, "* Multiply the dose for each opioid by the conversion factor to determine the dose in MMEs."),
+    ("cdc", 33, "† Tapentadol is a µ-receptor agonist and norepinephrine reuptake inhibitor."),
+    ("cdc", 55, "benzodiazepines can potentiate opioid-induced decreases in respiratory drive."),
+    ("cdc", 48, "which can exacerbate opioid-induced respiratory depression"),
+    (
+        "cdc",
+        45,
+        "• Clinicians should offer naloxone when prescribing opioids, particularly to patients at increased "
+        "risk for overdose, including patients with a history of overdose, patients with a history of substance "
+        "use disorder,",
+    ),
+    ("cdc", 7, "2. Selecting opioids and determining opioid dosages"),
+]
+
+
+@pytest.mark.parametrize(("which", "page", "sentence"), FIXED)
+def test_fixed_sentences_are_one_span_on_their_page(
+    docs: dict[str, Document], which: str, page: int, sentence: str
+) -> None:
+    doc = docs[which]
+    found = [(p.page, line) for p in doc.parts for line in doc.text[p.start : p.end].split("\n") if sentence in line]
+    assert [pg for pg, _ in found] == [page], (sentence, found)
+
+
+@pytest.mark.parametrize("which", ["cdc", "who"])
+def test_headings_are_not_body_sentences(docs: dict[str, Document], which: str) -> None:
+    heads = {h for p in docs[which].parts for h in p.path}
+    # a list item, a line in lower case or a sentence cut at a hyphen is body text, never a heading
+    assert not [h for h in heads if h[:1] in "•›-–" or h[:1].islower() or h.endswith("-")]
+    assert not [h for h in heads if h.startswith(("Before starting", "Describing the status", "Surveillance data"))]
+    # chapter running heads in small capitals at the top of a few pages are page furniture
+    assert not {"EXECUTIVE SUMMARY", "METHODS", "ACKNOWLEDGEMENTS"} & heads
+
+
+def test_recommendation_8_opens_its_section(docs: dict[str, Document]) -> None:
+    doc = docs["cdc"]
+    (part,) = [p for p in doc.parts if p.path == ("Recommendation 8",)]
+    assert part.page == 45
+    assert doc.text[part.start : part.end].startswith(
+        "Before starting and periodically during continuation of opioid therapy, clinicians should evaluate risk for "
+        "opioid-related harms and discuss risk with patients. Clinicians should work with patients to incorporate "
+        "into the management plan strategies to mitigate risk, including offering naloxone (recommendation category: "
+        "A; evidence type: 4)."
+    )
+
+
+def test_no_lost_compound_hyphens_or_split_letters(docs: dict[str, Document]) -> None:
+    text = docs["cdc"].text
+    assert "opioidinduced" not in text and "patientto" not in docs["who"].text
+    assert not re.search(r"(?m)^[*†‡§] [A-Z] [a-z]", text)  # "* M ultiply"
+    assert not re.search(r"(?m)^[ï\x9f›] ", text + docs["who"].text)  # bullets the text layer garbles are "•"
+
+
+def test_origin_is_the_publisher(docs: dict[str, Document]) -> None:
+    assert docs["cdc"].meta["origin"] == "Centers for Disease Control and Prevention"  # /Author
+    assert docs["who"].meta["origin"] == "World Health Organization"  # no /Author: "© World Health Organization 2016"
+
+
+def test_origin_from_a_copyright_line(tmp_path: Path) -> None:
+    lines = [*SMALL, (72, 60, 8, "Copyright 2021 Example Health Agency. All rights reserved.")]
+    (tmp_path / "guide.pdf").write_bytes(tiny_pdf(lines))
+    (doc,) = load_corpus(tmp_path).documents
+    assert doc.meta["origin"] == "Example Health Agency"
+
+
+def _line(x0: float, x1: float, y: float, text: str, size: float = 9.0) -> Line:
+    return Line(x0=x0, x1=x1, y=y, size=size, bold=False, text=text)
+
+
+def test_reading_order_columns_with_aligned_paragraph_gaps() -> None:
+    # Two columns whose paragraph gaps line up: still the whole left column, then the right one.
+    left = [_line(50, 290, 700 - 13 * i - (13 if i >= 3 else 0), f"L{i}") for i in range(6)]
+    right = [_line(300, 540, 700 - 13 * i - (13 if i >= 3 else 0), f"R{i}") for i in range(6)]
+    order = [ln.text for ln in reading_order(right + left, 0, 595)]
+    assert order == [f"L{i}" for i in range(6)] + [f"R{i}" for i in range(6)]
+
+
+def test_reading_order_box_heading_and_three_columns() -> None:
+    title = _line(50, 540, 760, "TITLE")
+    box = [_line(50, 290, 740 - 13 * i, f"L{i}") for i in range(2)] + [_line(300, 540, 740, "R0")]
+    # a wide gap after the two-column box, then three columns
+    cols = [
+        _line(x, x + 150, 640 - 13 * i, f"{c}{i}") for c, x in (("p", 50), ("q", 220), ("r", 390)) for i in range(3)
+    ]
+    order = [ln.text for ln in reading_order(cols + box + [title], 0, 595)]
+    assert order == ["TITLE", "L0", "L1", "R0", "p0", "p1", "p2", "q0", "q1", "q2", "r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "words", "joined"),
+    [
+        ("opi-", "oid therapy", ["opioid"], "opioid therapy"),
+        ("prescrib-", "ing opioids", ["prescribing"], "prescribing opioids"),
+        ("evidence-", "based care", ["evidence-based", "evidence-based", "evidencebased"], "evidence-based care"),
+        # neither form elsewhere: both pieces are words of the document, so the hyphen is a compound's
+        ("opioid-", "induced decreases", ["opioid", "induced"], "opioid-induced decreases"),
+        ("patient-", "to-bed ratio", ["patient", "to"], "patient-to-bed ratio"),
+        ("hospi-", "tal beds", ["hospital"], "hospital beds"),
+        ("non-", "opioid drugs", [], "non-opioid drugs"),
+        ("intermediate-", "or long-term", [], "intermediate- or long-term"),
+        ("COVID-", "19 cases", [], "COVID-19 cases"),
+        (
+            "https://prescribetoprevent.org.",
+            "Additional resources",
+            [],
+            "https://prescribetoprevent.org. Additional resources",
+        ),
+        ("https://www.cdc.gov/", "drugoverdose", [], "https://www.cdc.gov/drugoverdose"),
+    ],
+)
+def test_join_lines_hyphen_rule(a: str, b: str, words: list[str], joined: str) -> None:
+    vocab = vocabulary([" ".join(words) + " x"]) if words else vocabulary([])
+    assert join_lines(a, b, vocab) == joined
+
+
+def test_vocabulary_leaves_out_broken_word_pieces() -> None:
+    vocab = vocabulary(["clinicians should prescrib-", "ing opioids only when", "opioid-induced harm"])
+    assert vocab["prescrib"] == 0 and vocab["ing"] == 0
+    assert vocab["opioid-induced"] == 1 and vocab["clinicians"] == 1 and vocab["harm"] == 1

@@ -1,15 +1,22 @@
 """PDF files: the text layer (pypdf), rebuilt into paragraphs in reading order with the page as locator.
 
-Each page's text runs (with position, font size and weight, from pypdf's text visitor) are grouped into
-lines, put in reading order (full-width lines and wide gaps cut a page into bands; in a band the left
-column, then the right), stripped of running heads/footers and page numbers, and joined into paragraphs,
-one line each, with end-of-line hyphenation undone (`pdflayout`). A short paragraph in a bigger or bold
-font is a heading: it goes on its own line outside every part and names the parts after it (`path` is
-(section,) or (section, subsection) when a bigger-font heading is followed by body-size bold ones).
+Each page's text runs (with position, font size and weight, from pypdf's text visitor; where each run
+ends is measured by following the text operators, `pdflayout._TextState`) are grouped into lines, put
+in reading order (a recursive XY cut: segments of one column layout top to bottom, in each its columns
+left to right: two columns, three, a table's), stripped of running heads/footers and page numbers, and
+joined into paragraphs, one line each, with end-of-line hyphenation undone by the document's own words
+(`pdflayout.join_lines`) and list bullets written "•". A short paragraph in a bigger or bold font that
+does not read like a sentence is a heading: it goes on its own line outside every part and names the
+parts after it (`path` is (section,) or (section, subsection) when a bigger-font heading is followed by
+body-size bold ones).
 
 A part holds the paragraphs of one page under one heading, `page` = the 1-based page number. A paragraph
 that runs on into the next column or page (no full stop, next line not indented) is kept whole, on the
 page where it starts.
+
+`meta["origin"]` (the reference's source) is the publisher: the Author in the PDF's metadata, else its
+XMP creator, else the organisation of a copyright notice on the first pages ("© World Health
+Organization 2016"), else "PDF" (see `_origin`).
 """
 
 from __future__ import annotations
@@ -58,6 +65,39 @@ def _metadata(reader: Any) -> dict[str, str]:
         return {str(k).lstrip("/"): str(v) for k, v in meta.items() if v is not None}
     except Exception:
         return {}
+
+
+# The publisher a copyright notice names: "© World Health Organization 2016", "© 2019 Elsevier Ltd.".
+COPYRIGHT_RE = re.compile(
+    r"(?:©|\((?i:c)\)|\b(?i:copyright)\b)\s*(?:\d{4}\s*,?\s*)?(?:by\s+)?"
+    r"(?P<org>[A-Z][\w&.,’' -]{2,80}?)\s*(?:,?\s*\d{4}\b|[.;]|$)"
+)
+SOFTWARE_RE = re.compile(r"adobe|indesign|acrobat|microsoft|word|latex|tex\b|quark|pdf|distiller|writer", re.I)
+
+
+def _origin(meta: dict[str, str], xmp: list[str], first_pages: list[list[lay.Line]]) -> str:
+    """Who published the PDF, for its reference: the metadata's Author, else the XMP creator (software
+    names such as "Adobe InDesign" aside), else the organisation a copyright notice on its first pages
+    names ("© World Health Organization 2016"), else "PDF"."""
+    for name in (meta.get("Author"), *xmp):
+        name = _meaningful_title(name)
+        if name and not SOFTWARE_RE.search(name):
+            return name
+    for lines in first_pages:
+        for ln in lines:
+            m = COPYRIGHT_RE.search(ln.text)
+            org = m.group("org").strip(" ,.") if m else ""
+            if len(org) > 3 and not re.match(r"(the )?authors?\b|all rights", org, re.I):
+                return org
+    return "PDF"
+
+
+def _xmp_creators(reader: Any) -> list[str]:
+    try:
+        xmp = reader.xmp_metadata
+        return [str(x) for x in (xmp.dc_publisher or []) + (xmp.dc_creator or [])] if xmp is not None else []
+    except Exception:
+        return []
 
 
 def _meaningful_title(title: str | None) -> str | None:
@@ -169,16 +209,16 @@ def load(ctx: Context) -> list[Document]:
         raise CorpusError(f"unreadable PDF: {_one_line(exc)}") from None
     if not any(pages):
         raise CorpusError("PDF has no text layer")
-    first_page = pages[0]
-    pages = lay.drop_furniture(pages, tops, bottoms)
+    first_pages = pages[:4]  # as printed: a copyright footer is furniture, but names the publisher
+    pages = lay.drop_furniture(pages, tops, bottoms, _body_size(pages))
     text, parts = _build(pages)
     if not parts:
         raise CorpusError("PDF has no text layer")
     meta = _metadata(reader)
-    title = _meaningful_title(meta.get("Title")) or _first_page_title(first_page, _body_size(pages))
+    title = _meaningful_title(meta.get("Title")) or _first_page_title(first_pages[0], _body_size(pages))
     year = re.match(r"(?:D:)?(\d{4})", meta.get("CreationDate", ""))
-    author = _meaningful_title(meta.get("Author"))
-    doc_meta = {"origin": author or "PDF", "pages": len(pages), "entities": []}
+    origin = _origin(meta, _xmp_creators(reader), first_pages)
+    doc_meta = {"origin": origin, "pages": len(pages), "entities": []}
     return [
         make_document(
             ctx.doc_id,
