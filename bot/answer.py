@@ -27,6 +27,7 @@ from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import Query, analyse
 from .quotes import (
+    AMOUNT_RE,
     ANAPHORA_RE,
     FINDING_RE,
     MIN_ITEM_CHARS,
@@ -140,13 +141,21 @@ def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
     return ~np.isin(index.doc_of_row, labels)
 
 
-def _rarest_in(query: Query, searcher: Searcher, doc_no: int) -> str:
-    """The question's rarest topic word (in the index) that a document holds; "" when it holds none."""
-    lexical = searcher.doc_lexical
-    if lexical is None:
+def _rarest_topic(query: Query, searcher: Searcher) -> str:
+    """The question's most specific topic word that some source holds: the one fewest documents hold
+    ("acetaminophen" in "What is the maximum daily dose of acetaminophen?", though the guideline that holds
+    it says it in more passages than the labels say "maximum"); "" when it has none."""
+    known = sorted(query.topic & query.known)
+    if not known:
         return ""
-    held = [t for t in query.topic if bool(np.any(lexical.rows_with(t) == doc_no))]
-    return max(held, key=lambda t: query.terms.get(t, 0.0)) if held else ""
+    docs = searcher.doc_lexical
+    return max(known, key=lambda t: (docs.idf(t) if docs is not None else 0.0, query.terms.get(t, 0.0)))
+
+
+def holds_all(searcher: Searcher, doc_no: int, terms: tuple[str, ...]) -> bool:
+    """Whether document number `doc_no` holds every one of `terms` somewhere in its text."""
+    docs = searcher.doc_lexical
+    return docs is None or all(bool(np.any(docs.rows_with(t) == doc_no)) for t in terms)
 
 
 def _pairs(stems: list[str]) -> set[tuple[str, str]]:
@@ -230,15 +239,27 @@ def build_answer(
         # quote from the contraindications of the atorvastatin label need not repeat either
         strong = (title if query.entities else set()) | (section if asked_for else set())
         structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
-        # a long source answers where its title or section names the topic, or the quote itself does
-        need_topic = doc is not None and doc.length > LONG_DOCUMENT_CHARS and bool(query.topic & set(query.terms))
-        need_topic = need_topic and not (query.topic & context)
+        # a long source answers where its title or section names the topic, or the quote itself does; and
+        # where the question has two topic words neither names, the quote names both: the opioid guideline
+        # says "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose
+        need_topic = 0
+        if doc is not None and doc.length > LONG_DOCUMENT_CHARS and not (query.topic & context):
+            need_topic = min(2, len(query.topic & query.known))
         # a label answers a question that names none of the labelled drugs only where the quote names the
-        # question's most specific word the label holds: the haloperidol label mentions lithium, its doses
-        # are no answer to a lithium dose question
+        # question's most specific word: the haloperidol label mentions lithium, its doses are no answer to
+        # a lithium dose question; and a label that never names it (haloperidol's "no evidence establishing
+        # a maximum effective dosage" for acetaminophen's maximum dose) gives no quote at all
         must = ""
         if is_label and not query.entities and not (query.topic & title):
-            must = _rarest_in(query, searcher, int(index.doc_of_row[row]))
+            must = _rarest_topic(query, searcher)
+        # a dose question that names something specific (an indication, a population, a route: "uveitis",
+        # "delirium", "ICU") is answered by a label only when the label speaks of all of it, and by another
+        # source only in quotes that name its most specific word: another indication's dose is no answer
+        specific = ""
+        if query.amount and query.specific:
+            if is_label and not holds_all(searcher, int(index.doc_of_row[row]), query.specific):
+                continue
+            specific = "" if is_label else query.specific[0]
         local: list[_Candidate] = []
         spans = [(x.start - chunk.start, x.end - chunk.start) for x in chunk.sentences]
         for sa, sb in merge_short_items(chunk.text, spans):
@@ -251,9 +272,13 @@ def build_answer(
                 quote = chunk.text[a:b]
                 lead = lead_in(chunk.text, a)
                 stems = tokenize(quote)
-                own = set(stems) | set(tokenize(lead))
-                if (need_topic and not (query.topic & own)) or (must and must not in own):
+                own = query.said_by(set(stems) | set(tokenize(lead)))
+                if len(query.topic & own) < need_topic or (must and must not in own):
                     continue
+                if specific and specific not in query.said_by(own):
+                    continue
+                if query.amount and not AMOUNT_RE.search(quote):
+                    continue  # a dose question is answered by quotes that state an amount
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
                 if PAIR_BONUS and qpairs:

@@ -28,7 +28,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "contraindication": (
         r"contraindicat|\b(should|must) not\b|\bnot (be )?(take|taken|use|used|get|given)\b|\bwho should\b"
-        r"|\bwithout asking\b|\bask(ing)? a doctor\b",
+        r"|\bwithout asking\b|\bask(ing)? a doctor\b|\bcan (i|you|we|they|one) (give|use|prescribe)\b",
         ("34070-3", "50570-1", "50569-3", "50568-5"),
     ),
     "adverse": (r"\bside[\s-]?effects?\b|\badverse\b|\breactions?\b", ("34084-4",)),
@@ -56,6 +56,10 @@ _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _cod
 # A specific intent makes the broad one it contains redundant ("boxed warning" is not any warning).
 SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "overdose": ("warning",),
             "adverse": ("warning",)}  # fmt: skip
+AMOUNT_QUESTION_RE = re.compile(
+    r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b|\bhow much\b|\bmg\b", re.I
+)  # "low-dose colchicine" names a regimen, it does not ask for an amount
+NOT_AMOUNT_RE = re.compile(r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos", re.I)
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant".split()
@@ -95,9 +99,22 @@ ACRONYMS = {
     "hbv": "hepatitis B virus", "hcv": "hepatitis C virus", "tb": "tuberculosis", "mi": "myocardial infarction",
     "copd": "chronic obstructive pulmonary disease", "ckd": "chronic kidney disease", "uti": "urinary tract infection",
     "dvt": "deep vein thrombosis", "ed": "erectile dysfunction", "bph": "benign prostatic hyperplasia",
-    "ra": "rheumatoid arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
+    "ra": "rheumatoid arthritis",
+    "jia": "juvenile idiopathic arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
 }  # fmt: skip
+# Words a question may use for what a source says in other words ("breastfeeding" in a question, "nursing
+# mothers" and "human milk" in a label): a quote that says the other word says the question's word.
+SYNONYMS = (
+    "breastfeeding breastfeed breastfed nursing lactation lactating milk",
+    "pregnant pregnancy",
+    "kidney kidneys renal",
+    "liver hepatic",
+    "elderly older geriatric",
+    "child children kid kids pediatric paediatric",
+    "overdose overdosage",
+    "heart cardiac",
+)
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
 FUZZY_CUTOFF = 0.8
@@ -114,6 +131,14 @@ class Query:
     words: frozenset[str] = field(default_factory=frozenset)  # lower-cased words of the question
     _vocab: dict[str, int] | None = field(default=None, repr=False, compare=False)
     search_text: str = ""  # the question with its acronyms spelt out, for retrieval
+    aliases: dict[str, frozenset[str]] = field(default_factory=dict)  # term -> stems that say it too (SYNONYMS)
+    specific: tuple[str, ...] = ()  # specific_terms: the topic's uncommon words, rarest first
+    amount: bool = False  # asks_amount: the answer must state an amount
+
+    def said_by(self, stems: set[str]) -> set[str]:
+        """`stems` of a quote with the question's terms that they say in other words added."""
+        extra = {t for t, other in self.aliases.items() if t not in stems and other & stems}
+        return stems | extra if extra else stems
 
     @property
     def for_search(self) -> str:
@@ -133,6 +158,17 @@ class Query:
 
 
 @lru_cache(maxsize=1)
+def synonym_stems() -> dict[str, frozenset[str]]:
+    """Each stem of SYNONYMS -> the other stems of its group."""
+    out: dict[str, frozenset[str]] = {}
+    for group in SYNONYMS:
+        stems = frozenset(tokenize(group))
+        for stem in stems:
+            out[stem] = out.get(stem, frozenset()) | (stems - {stem})
+    return out
+
+
+@lru_cache(maxsize=1)
 def generic_stems() -> frozenset[str]:
     return frozenset(tokenize(" ".join(GENERIC)))
 
@@ -147,6 +183,42 @@ def english_words() -> frozenset[str]:
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         return frozenset()
     return frozenset(w for w in vocab.split() if w.isalpha() and len(w) > 1)
+
+
+def intent_words(question: str) -> frozenset[str]:
+    """The words inside what the intent patterns matched ("contraindications", "boxed warning", "with food"):
+    they say what is asked about the topic, not the topic."""
+    spans = [m.span() for rx in _INTENT_RES.values() for m in rx.finditer(question)]
+    words = TOKEN_RE.finditer(question)
+    return frozenset(w.group(0).lower() for w in words if any(a < w.end() and w.start() < b for a, b in spans))
+
+
+def specific_terms(question: str, index: Index, entities: tuple[str, ...], vocab: dict[str, int]) -> tuple[str, ...]:
+    """The question's specific words, as stems, rarest first: words of the topic that are no everyday English
+    word, no name of a drug it names, and not what the intents matched ("psoriasis" and "plaque" in "What is
+    the Humira dose for plaque psoriasis?" -> ("psoriasi",); "delirium", "icu" in "IV haloperidol dose for
+    delirium in the ICU"). Only stems some source holds."""
+    common = english_words() | ACRONYMS.keys()  # an acronym is searched spelt out: the words say it
+    asked = intent_words(question)
+    named = {t for e in entities for t in tokenize(e)}
+    out: dict[str, None] = {}
+    words = TOKEN_RE.findall(question.lower())
+    words += [w for a in words if a in ACRONYMS for w in TOKEN_RE.findall(ACRONYMS[a].lower())]
+    for word in words:
+        if len(word) < 3 or word in common or word in asked or word in QUESTION_WORDS or word.isdigit():
+            continue
+        for stem in tokenize(word):
+            stem = corrected(stem, vocab, entities)
+            if stem in vocab and stem not in named and stem not in generic_stems():
+                out[stem] = None
+    lexical = index.lexical
+    return tuple(sorted(out, key=lambda t: -lexical.idf(t)))
+
+
+def asks_amount(question: str) -> bool:
+    """The question asks for an amount: a dose ("What is the dose of…", "how much"), not a dose adjustment,
+    a change of dose, or whether to take it with food."""
+    return bool(AMOUNT_QUESTION_RE.search(question)) and not NOT_AMOUNT_RE.search(question)
 
 
 def intents_of(question: str) -> tuple[str, ...]:
@@ -318,6 +390,9 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,
+        aliases={t: synonym_stems()[t] for t in terms if t in synonym_stems()},
+        specific=specific_terms(question, index, entities, lexical.vocab),
+        amount=asks_amount(question),
     )
 
 

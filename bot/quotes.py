@@ -20,10 +20,11 @@ WORD_RE = re.compile(r"\w+")
 CUE_BONUS = 0.15
 AMOUNT = (
     r"\b\d+(?:\.\d+)?\s?"
-    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
 )
+AMOUNT_RE = re.compile(AMOUNT, re.I)
 CUES = {
-    "dose": re.compile(AMOUNT, re.I),
+    "dose": AMOUNT_RE,
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
     "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
 }

@@ -281,3 +281,47 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
     query = analyse("Does IVIG help in psoriasis?", label_engine.index)
     assert "intravenous immunoglobulin" in query.for_search and not query.unknown
     assert analyse("Does ivig help?", label_engine.index).for_search == "Does ivig help?"  # only written as one
+
+
+@pytest.mark.parametrize(
+    ("question", "amount"),
+    [
+        ("What is the Humira dose for plaque psoriasis?", True),
+        ("lipitor starting dose", True),
+        ("How much acetaminophen can a child take?", True),
+        ("Does low-dose colchicine relieve an acute gout flare?", False),  # a regimen, not a request for an amount
+        ("Does atorvastatin need a dose adjustment in kidney disease?", False),
+        ("What should be done after an overdose of atorvastatin?", False),
+        ("Can sildenafil be taken with food?", False),
+    ],
+)  # fmt: skip
+def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
+    from bot.query import asks_amount
+
+    assert asks_amount(question) is amount
+
+
+def test_intent_words_are_whole_words() -> None:
+    from bot.query import intent_words
+
+    assert intent_words("What should be done after an overdose of atorvastatin?") == {"overdose"}
+    assert {"boxed", "warning"} <= intent_words("What does the boxed warning for Humira say?")
+
+
+@needs_spl
+def test_a_dose_question_about_what_a_label_never_mentions_gets_no_dose_from_it(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # Tourette's Disorder is in the haloperidol label, never in HUMIRA's: HUMIRA's doses for its own
+    # indications are no answer, and nothing else may answer for HUMIRA
+    answer = label_engine.ask("What is the Humira dose for Tourette's disorder?")
+    assert not answer.answered
+    answer = label_engine.ask("What is the Humira dose for plaque psoriasis?")
+    assert answer.answered and all(re.search(r"\d\s?mg", b.quote) for b in answer.quotes())
+
+
+@needs_spl
+def test_a_lay_word_is_said_by_the_label_s_words(label_engine) -> None:  # type: ignore[no-untyped-def]
+    query = analyse("Is atorvastatin safe during breastfeeding?", label_engine.index)
+    (breastfeeding,) = [t for t in query.terms if t.startswith("breastfe")]
+    for label_words in ({"nurs", "mother"}, {"human", "milk"}, {"lactat"}):
+        assert breastfeeding in query.said_by(label_words)
+    assert breastfeeding not in query.said_by({"pregnanc"})
