@@ -25,9 +25,8 @@ import numpy as np
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import Query, analyse
+from .query import AMOUNT_RE, Query, analyse
 from .quotes import (
-    AMOUNT_RE,
     ANAPHORA_RE,
     FINDING_RE,
     MIN_ITEM_CHARS,

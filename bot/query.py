@@ -56,9 +56,15 @@ _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _cod
 # A specific intent makes the broad one it contains redundant ("boxed warning" is not any warning).
 SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "overdose": ("warning",),
             "adverse": ("warning",)}  # fmt: skip
+# An amount of a drug in a text: "40 mg", "0.05 mg/kg/day", "2 teaspoonfuls", "50 MME".
+AMOUNT = (
+    r"\b\d+(?:\.\d+)?\s?"
+    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+)
+AMOUNT_RE = re.compile(AMOUNT, re.I)
 AMOUNT_QUESTION_RE = re.compile(
-    r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b|\bhow much\b|\bmg\b", re.I
-)  # "low-dose colchicine" names a regimen, it does not ask for an amount
+    r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b(?!-)|\bhow much\b|\bmg\b", re.I
+)  # "low-dose colchicine" names a regimen, "dose-dependent" an effect: neither asks for an amount
 NOT_AMOUNT_RE = re.compile(r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos", re.I)
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
@@ -218,7 +224,9 @@ def specific_terms(question: str, index: Index, entities: tuple[str, ...], vocab
 def asks_amount(question: str) -> bool:
     """The question asks for an amount: a dose ("What is the dose of…", "how much"), not a dose adjustment,
     a change of dose, or whether to take it with food."""
-    return bool(AMOUNT_QUESTION_RE.search(question)) and not NOT_AMOUNT_RE.search(question)
+    if NOT_AMOUNT_RE.search(question) or AMOUNT_RE.search(question):
+        return False  # a claim that states its amount ("A 100g dose of chloroquine …") asks for none
+    return bool(AMOUNT_QUESTION_RE.search(question))
 
 
 def intents_of(question: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .documents import PATH_SEP, Chunk
-from .query import Query
+from .query import AMOUNT_RE, Query
 from .sections import section_name
 
 MIN_QUOTE_CHARS = 25
@@ -18,11 +18,6 @@ LEAD_IN_LINES = 4  # how far above a list item its lead-in line ("Plaque Psorias
 WORD_RE = re.compile(r"\w+")
 # Cues that a quote says what the question asks for; each found adds CUE_BONUS to its word coverage.
 CUE_BONUS = 0.15
-AMOUNT = (
-    r"\b\d+(?:\.\d+)?\s?"
-    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
-)
-AMOUNT_RE = re.compile(AMOUNT, re.I)
 CUES = {
     "dose": AMOUNT_RE,
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
@@ -55,7 +50,9 @@ FINDING_RE = re.compile(
 )
 # A sentence that leans on the one before it ("Almost all these patients…").
 ANAPHORA_RE = re.compile(
-    r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b", re.I
+    r"(?:almost all |most of |all of |in |of |for )?(?:this|these|those|they|it|such|both|he|she)\b"
+    r"|.{0,60}\bthe (above|aforementioned)\b",
+    re.I,
 )
 
 # Funding and registration lines of an abstract are not evidence.
@@ -66,8 +63,16 @@ NOT_EVIDENCE_RE = re.compile(
     # the Human Phenotype Ontology's note on its symptom tables (GARD pages)
     r"|human phenotype ontology|\borphanet\b|frequency (of a sign or symptom|may also be listed)|number of the fraction"
     r"|a frequency of \d+/\d+|these frequencies are based on|sign or symptom may be rare or common"
-    r"|medlineplus medical dictionary to look up",
+    r"|medlineplus medical dictionary to look up|the table below includes how often"
+    r"|approximate number of patients \(when available\)"
+    # a label's product codes and packaging: what the pharmacist dispenses, not what the clinician asks
+    r"|\bNDC\b|dispensed in a carton",
     re.I,
+)
+# A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection
+# Medscape Reference's Web site offers more …"): the quote ends before it.
+POINTER_TAIL_RE = re.compile(
+    r"\s+(?=Medscape Reference's Web site|Please click on the link|You can find relevant journal)"
 )
 # A sentence that only announces a list ("… include the following") says nothing by itself.
 LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
@@ -98,6 +103,9 @@ def _strip_end(text: str, start: int, end: int) -> tuple[int, int]:
 def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOTE_CHARS) -> list[tuple[int, int]]:
     """The quotable pieces of one sentence of `text`: cross-references fall outside every piece, a
     question is not quotable, and a run-on longer than MAX_QUOTE_CHARS is cut at clause boundaries."""
+    tail = POINTER_TAIL_RE.search(text, start, end)
+    if tail is not None:
+        end = tail.start()
     sentence = text[start:end].rstrip()
     if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
         return []

@@ -90,6 +90,12 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
             ["Mean increases were 5.2% (4.9, 5.6) in the 35 mg twice-weekly group."],
         ),
         ("Please click on the link to access the resource.", []),  # a page's navigation
+        (  # a flattened page runs into a pointer to another site: the quote ends before it
+            "Blood tests measure muscle enzymes such as creatine kinase Medscape Reference's Web site offers more.",
+            ["Blood tests measure muscle enzymes such as creatine kinase"],
+        ),
+        ("The NDC number is 0074-4339-07.", []),  # product codes and packaging are no evidence
+        ("HUMIRA is dispensed in a carton containing 4 alcohol preps and 4 dose trays.", []),
         ("Drug Interactions Associated with Increased Risk of Myopathy (2.6, 5.1, 7, 12.3)", []),  # a caption
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
