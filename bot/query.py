@@ -51,6 +51,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
     "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
+    "definition": (r"\bdefin(e|ed|es|ition)\b|\bwhat does \w+ mean\b", ()),
 }
 _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _codes) in INTENTS.items()}
 # A specific intent makes the broad one it contains redundant ("boxed warning" is not any warning).

@@ -22,6 +22,7 @@ CUES = {
     "dose": AMOUNT_RE,
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
     "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
+    "definition": re.compile(r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b", re.I),
 }
 FREQUENCY_RE = re.compile(
     r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"
@@ -74,6 +75,8 @@ NOT_EVIDENCE_RE = re.compile(
 POINTER_TAIL_RE = re.compile(
     r"\s+(?=Medscape Reference's Web site|Please click on the link|You can find relevant journal)"
 )
+# A structured abstract's label written at the head of a sentence ("RESULTS AND CONCLUSIONS: A case …").
+LABEL_HEAD_RE = re.compile(r"[A-Z][A-Z ]{2,40}:\s+(?=[A-Z0-9])")
 # A sentence that only announces a list ("… include the following") says nothing by itself.
 LEAD_IN_RE = re.compile(r"\b(the following|as follows|include|includes|including)\W*$", re.I)
 
@@ -106,6 +109,9 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     tail = POINTER_TAIL_RE.search(text, start, end)
     if tail is not None:
         end = tail.start()
+    label = LABEL_HEAD_RE.match(text, start, end)
+    if label is not None:
+        start = label.end()  # "INTRODUCTION: The increasing …": the abstract's label is no quote text
     sentence = text[start:end].rstrip()
     if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
         return []

@@ -95,6 +95,7 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
             ["Blood tests measure muscle enzymes such as creatine kinase"],
         ),
         ("The NDC number is 0074-4339-07.", []),  # product codes and packaging are no evidence
+        ("RESULTS AND CONCLUSIONS: A case definition was developed.", ["A case definition was developed."]),
         ("HUMIRA is dispensed in a carton containing 4 alcohol preps and 4 dose trays.", []),
         ("Drug Interactions Associated with Increased Risk of Myopathy (2.6, 5.1, 7, 12.3)", []),  # a caption
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
