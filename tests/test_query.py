@@ -332,3 +332,20 @@ def test_a_lay_word_is_said_by_the_label_s_words(label_engine) -> None:  # type:
     for label_words in ({"nurs", "mother"}, {"human", "milk"}, {"lactat"}):
         assert breastfeeding in query.said_by(label_words)
     assert breastfeeding not in query.said_by({"pregnanc"})
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("What is the Humira dose for Crohn's disease?", "crohn"),  # not its psoriasis or arthritis doses
+        ("What is the starting dose of Viagra for erectile dysfunction?", None),  # its one indication: every dose
+    ],
+)
+def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, question: str, named: str | None) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask(question)
+    assert answer.answered
+    for bullet in answer.quotes():
+        assert re.search(r"\d\s?mg", bullet.quote)
+        if named:
+            assert named in (bullet.quote + " " + (bullet.section or "")).lower()
