@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
+from .doses import doses_for_what_was_asked, holds_all
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import AMOUNT_RE, Query, analyse
@@ -79,7 +80,6 @@ SHORT_ITEM_CHARS = 100
 # the quote itself does: a passage of the CDC opioid guideline that never names migraine is no answer to
 # a migraine question, however close its words.
 LONG_DOCUMENT_CHARS = 20_000
-INDICATION_CODES = frozenset({"34067-9"})  # Indications and Usage
 # The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
 HIGHLIGHTS = "Highlights"
 HIGHLIGHTS_BONUS = 0.05
@@ -151,42 +151,6 @@ def _rarest_topic(query: Query, searcher: Searcher) -> str:
         return ""
     docs = searcher.doc_lexical
     return max(known, key=lambda t: (docs.idf(t) if docs is not None else 0.0, query.terms.get(t, 0.0)))
-
-
-def holds_all(searcher: Searcher, doc_no: int, terms: tuple[str, ...]) -> bool:
-    """Whether document number `doc_no` holds every one of `terms` somewhere in its text."""
-    docs = searcher.doc_lexical
-    return docs is None or all(bool(np.any(docs.rows_with(t) == doc_no)) for t in terms)
-
-
-def _doses_for_what_was_asked(pool: list[_Candidate], query: Query, searcher: Searcher) -> list[_Candidate]:
-    """A label's doses for a dose question that names an indication, population or route: those whose quote or
-    section names it (HUMIRA's Crohn's disease doses, not its psoriasis doses, for "humira dose crohns"); when
-    none does, all of them if the label is indicated for it (VIAGRA's doses for "starting dose … for ED"),
-    none if it only mentions it elsewhere (REVATIO for pulmonary arterial hypertension, in VIAGRA's warnings)."""
-    index = searcher.index
-    keep: list[_Candidate] = []
-    by_doc: dict[str, list[_Candidate]] = {}
-    for cand in pool:
-        if cand.kind == "drug_label":
-            by_doc.setdefault(cand.doc_id, []).append(cand)
-        else:
-            keep.append(cand)
-    indications = index.code_mask(INDICATION_CODES)
-    lexical = index.lexical
-    for cands in by_doc.values():
-        named = [c for c in cands if c.names]
-        if named:
-            keep += named
-            continue
-        doc_no = int(index.doc_of_row[cands[0].chunk.id])
-        for term in query.specific:
-            rows = lexical.rows_with(term)
-            rows = rows[index.doc_of_row[rows] == doc_no]
-            if indications is not None and bool(np.any(indications[rows])):
-                keep += cands  # the label is indicated for it: its doses are for it
-                break
-    return keep
 
 
 def _pairs(stems: list[str]) -> set[tuple[str, str]]:
@@ -333,8 +297,8 @@ def build_answer(
         for cand in local[:MAX_QUOTES_PER_CHUNK]:
             seen_spans.add((cand.doc_id, cand.start))
             pool.append(cand)
-    if query.amount and query.specific:
-        pool = _doses_for_what_was_asked(pool, query, searcher)
+    if query.amount:
+        pool = doses_for_what_was_asked(pool, query, searcher)
     pool.sort(key=lambda c: -c.score)
 
     chosen = choose(pool, policy)

@@ -61,6 +61,7 @@ SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "ov
 AMOUNT = (
     r"\b\d+(?:\.\d+)?\s?"
     r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+    r"(?!\s?/\s?d?L\b)"  # "190 mg/dL" is a laboratory value, not an amount given
 )
 AMOUNT_RE = re.compile(AMOUNT, re.I)
 AMOUNT_QUESTION_RE = re.compile(

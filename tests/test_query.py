@@ -349,3 +349,31 @@ def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, questi
         assert re.search(r"\d\s?mg", bullet.quote)
         if named:
             assert named in (bullet.quote + " " + (bullet.section or "")).lower()
+
+
+@pytest.mark.parametrize(
+    ("question", "who"),
+    [
+        ("Starting dose of atorvastatin for a 13 year old boy with familial hypercholesterolemia?", "child"),
+        ("What dose of adalimumab for a 25 kg child with polyarticular JIA?", "child"),
+        ("What starting dose of sildenafil for a 72-year-old man with ED?", "adult"),
+        ("Adult dose of the cough syrup for a grown-up?", "adult"),
+        ("adults and children 12 years and over", None),
+        ("lipitor starting dose", None),
+    ],
+)
+def test_whom_a_dose_question_asks_about(question: str, who: str | None) -> None:
+    from bot.doses import population
+
+    assert population(question) == who
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("10 mg/day", True), ("40 mg/0.8 mL", True), ("2 teaspoonfuls (10 mL)", True), ("0.05 mg/kg/day", True),
+     ("a baseline LDL-C level ≥ 190 mg/dL", False), ("at most 50 MME/day", True)],
+)  # fmt: skip
+def test_an_amount_is_a_dose_not_a_laboratory_value(text: str, amount: bool) -> None:
+    from bot.query import AMOUNT_RE
+
+    assert bool(AMOUNT_RE.search(text)) is amount

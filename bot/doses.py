@@ -1,0 +1,105 @@
+"""What a dose answer may quote. A question that asks for an amount ("What is the Humira dose for Crohn's
+disease?", "starting dose of atorvastatin for a 13 year old") is answered with the doses for what it names —
+the indication, the population — never with another indication's or another age group's dose.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import numpy as np
+
+from .query import Query
+
+if TYPE_CHECKING:
+    from .documents import Chunk
+    from .search import Searcher
+
+INDICATION_CODES = frozenset({"34067-9"})  # a label's Indications and Usage
+CHILD_RE = re.compile(
+    r"\b(child|children|childhood|kids?|pediatric|paediatric|infants?|toddlers?|adolescents?|juvenile|newborns?"
+    r"|neonat\w*)\b",
+    re.I,
+)
+ADULT_RE = re.compile(r"\b(adults?|grown[- ]?ups?)\b", re.I)
+AGE_RE = re.compile(r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b", re.I)  # "13 year old", "72-year-old"
+ADULT_AGE = 18
+
+
+class Quoted(Protocol):
+    kind: str
+    doc_id: str
+    quote: str
+    lead: str
+    names: bool  # the quote or its section names one of the question's specific words
+
+    @property
+    def chunk(self) -> Chunk: ...
+
+
+Q = TypeVar("Q", bound=Quoted)
+
+
+def population(question: str) -> str | None:
+    """Whom a question asks about: "child", "adult", or None when it says neither (or both)."""
+    ages = [int(m.group(1)) for m in AGE_RE.finditer(question)]
+    child = bool(CHILD_RE.search(question)) or any(a < ADULT_AGE for a in ages)
+    adult = bool(ADULT_RE.search(question)) or any(a >= ADULT_AGE for a in ages)
+    if child == adult:
+        return None
+    return "child" if child else "adult"
+
+
+def holds_all(searcher: Searcher, doc_no: int, terms: tuple[str, ...]) -> bool:
+    """Whether document number `doc_no` holds every one of `terms` somewhere in its text."""
+    docs = searcher.doc_lexical
+    return docs is None or all(bool(np.any(docs.rows_with(t) == doc_no)) for t in terms)
+
+
+def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) -> list[Q]:
+    """The candidates of a dose answer that dose what the question names.
+
+    - Its population: for a child, only doses whose quote, lead-in or section speaks of children ("children 6
+      to under 12 years of age; 2 teaspoonfuls", "Juvenile Idiopathic Arthritis:"); for an adult, none of
+      those unless they speak of adults too.
+    - Its indication, from a label: those whose quote or section names a specific word of the question
+      (HUMIRA's Crohn's disease doses, not its psoriasis doses, for "humira dose crohns"); when none does, all
+      of them if the label is indicated for it (VIAGRA's doses for "starting dose … for ED"), none if it only
+      mentions it elsewhere (REVATIO for pulmonary arterial hypertension, in VIAGRA's warnings).
+    """
+    who = population(query.text)
+    if who is not None:
+        pool = [c for c in pool if _for_population(c, who)]
+    if not query.specific:
+        return pool
+    index = searcher.index
+    keep: list[Q] = []
+    by_doc: dict[str, list[Q]] = {}
+    for cand in pool:
+        if cand.kind == "drug_label":
+            by_doc.setdefault(cand.doc_id, []).append(cand)
+        else:
+            keep.append(cand)
+    indications = index.code_mask(INDICATION_CODES)
+    lexical = index.lexical
+    for cands in by_doc.values():
+        named = [c for c in cands if c.names]
+        if named:
+            keep += named
+            continue
+        doc_no = int(index.doc_of_row[cands[0].chunk.id])
+        for term in query.specific:
+            rows = lexical.rows_with(term)
+            rows = rows[index.doc_of_row[rows] == doc_no]
+            if indications is not None and bool(np.any(indications[rows])):
+                keep += cands  # the label is indicated for it: its doses are for it
+                break
+    return keep
+
+
+def _for_population(cand: Quoted, who: str) -> bool:
+    said = f"{cand.quote} {cand.lead} {cand.chunk.heading}"
+    if who == "child":
+        return bool(CHILD_RE.search(said))
+    return not CHILD_RE.search(said) or bool(ADULT_RE.search(said))
