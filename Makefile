@@ -3,16 +3,21 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+SCALE   := $(VENV)/.installed-scale
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint typecheck pytest browser clean
+.PHONY: install scale run test lint typecheck pytest browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0          # CPU wheel first; an unpinned torch pulls a CUDA build
 	$(BIN)/pip install --quiet -e '.[test,eval,fast]'
 	touch $(STAMP)
+
+$(SCALE): $(STAMP) pyproject.toml   # Ray, Milvus Lite: only the tests of the scale-out paths need them
+	$(BIN)/pip install --quiet -e '.[test,eval,fast,scale]'
+	touch $(SCALE)
 
 install: $(STAMP)   ## create .venv and install the bot with its test tools
 
@@ -31,7 +36,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy bot
 
-pytest: install browser
+scale: $(SCALE)      ## the optional scale-out extras (.[scale]: ray, pymilvus, milvus-lite)
+
+pytest: install scale browser
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest   ## the whole suite: ruff, mypy, pytest (CI runs exactly this)

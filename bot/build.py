@@ -445,9 +445,15 @@ def _embed_in_slices(
         from tqdm import tqdm
 
         bar = tqdm(total=len(items), desc="embedding", unit="chunk")
-    for i in range(0, len(items), step):
-        part = items[i : i + step]
-        vectors = emb.encode([t for _, t in part], batch_size=batch_size, progress=False)
+    parts = [items[i : i + step] for i in range(0, len(items), step)]
+    slices = [[t for _, t in part] for part in parts]
+    stream = getattr(emb, "encode_stream", None)  # a cluster's embedder (bot/ray_embed.py): all slices in one job
+    results = (
+        stream(slices, batch_size=batch_size)
+        if stream is not None
+        else (emb.encode(texts, batch_size=batch_size, progress=False) for texts in slices)
+    )
+    for part, vectors in zip(parts, results, strict=True):
         last = getattr(emb, "last", None)  # the ONNX embedder's count of what it computed
         if stats is not None and last is not None:
             stats.tokens_embedded += last.tokens

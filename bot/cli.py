@@ -173,12 +173,23 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
 
         where = ", ".join(str(c) for c in corpora)
         raise BuildError(f"no readable documents in {where} ({len(report.problems)} problems)")
-    return build_index(
+    embedder: Any = lambda: load_embedder(  # noqa: E731  (loaded only when something must be embedded)
+        settings.model, device=settings.device, backend=settings.backend, cache_dir=settings.cache_dir
+    )
+    if settings.ray_address:  # the chunks are embedded on a Ray cluster (bot/ray_embed.py)
+        from .ray_embed import RayEmbedder
+
+        embedder = RayEmbedder(
+            settings.ray_address, settings.model, backend=settings.backend, cache_dir=settings.cache_dir
+        )
+    if settings.vector_store == "milvus":  # Milvus must answer before anything is built
+        from .milvus_store import client_of
+
+        client_of(settings)
+    stats = build_index(
         report.documents,
         settings.index,
-        lambda: load_embedder(
-            settings.model, device=settings.device, backend=settings.backend, cache_dir=settings.cache_dir
-        ),
+        embedder,
         model=settings.model,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
@@ -190,9 +201,25 @@ def do_index(settings: Settings, *, progress: bool = True, force: bool = False) 
         vector_index=settings.vector_index,
         hnsw_threshold=settings.hnsw_threshold,
     )
+    if settings.vector_store == "milvus":  # the build's vectors into Milvus, then the replicas' alias onto them
+        from .milvus_store import publish_settings
+
+        typer.echo(publish_settings(Path(stats.path), settings).summary(), err=True)
+    return stats
 
 
-@app.command("index")
+class IndexCommand(TyperCommand):
+    """`bot index`, whose `--ray` may come without an address: then `auto`, the Ray cluster of this machine."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)
+        for i in reversed(range(len(given))):
+            if given[i] == "--ray" and (i + 1 == len(given) or given[i + 1].startswith("-")):
+                given.insert(i + 1, "auto")
+        return super().parse_args(ctx, given)
+
+
+@app.command("index", cls=IndexCommand)
 def index_cmd(
     corpus: Annotated[
         list[Path] | None,
@@ -219,12 +246,21 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when nothing changed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build summary as JSON.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Embed the chunks on a Ray cluster: its address (host:6379, ray://host:10001), or alone for the "
+            "cluster started on this machine ('off': this machine only) [env: BOT_RAY_ADDRESS; needs the ray extra]",
+        ),
+    ] = None,
 ) -> None:
     """Build (or incrementally update) the index of a corpus. Unchanged chunks are not embedded again;
     the new index replaces the old one atomically when it is complete."""
     settings = settings_from(corpus=corpus[0] if corpus else None, extra_corpora=corpus[1:] if corpus else None,
                              index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                             batch_size=batch_size)  # fmt: skip
+                             batch_size=batch_size, ray_address=ray)  # fmt: skip
     stats = run_guarded(do_index, settings, progress=progress and not as_json, force=force)
     if as_json:
         typer.echo(json.dumps(stats.to_dict(), indent=2))

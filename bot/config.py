@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         "hnsw_threshold chunks, then hnsw).",
     )
     hnsw_threshold: int = Field(50_000, ge=0, description="Chunks above which vector_index=auto builds HNSW.")
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster `bot index` embeds the chunks on (`host:6379`, `ray://host:10001`, or `auto` "
+        "for the cluster started on this machine); unset, '' or 'off': this machine alone.",
+    )
 
     chunk_size: int = Field(800, ge=100, description="Maximum characters per chunk.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbouring chunks.")
@@ -130,6 +135,29 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("data"), description="Runtime data (feedback database).")
 
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="Where the dense search runs: faiss (the index directory's own file, embedded) or milvus "
+        "(one Milvus shared by stateless replicas; `bot index` publishes each build to it).",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="Milvus to use with vector_store=milvus: a local file ending in .db (Milvus Lite, embedded, one "
+        "machine) or a server URL (http://host:19530). Default: DATA_DIR/milvus.db.",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token (`user:password` or an API key).")
+    milvus_collection: str = Field(
+        "bot_chunks",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,100}$",
+        description="The Milvus alias replicas follow; each build's collection is named after it.",
+    )
+    milvus_grace_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds an old build's Milvus collection is kept after the alias leaves it (replicas still "
+        "switching read it); a later `bot index` drops it.",
+    )
+
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
@@ -153,12 +181,32 @@ class Settings(BaseSettings):
             raise ValueError("use at least 16 characters (a long random value)")
         return value
 
+    @field_validator("milvus_uri", "milvus_token", mode="before")
+    @classmethod
+    def _empty_milvus(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "tcp://", "unix:")):
+            if not value.endswith(".db"):
+                raise ValueError("use a server URL (http://host:19530) or a Milvus Lite file ending in .db")
+        return value
+
     @field_validator("cache_dir", mode="before")
     @classmethod
     def _cache_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "0", "false"}:
             return None
         return value
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _ray_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "0", "false", "local"}:
+            return None
+        return value.strip() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _min_score_for_model(self) -> Settings:

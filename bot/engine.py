@@ -1,7 +1,8 @@
 """The answer engine every channel shares: a loaded index, the model, and `ask()`.
 
-`EngineHolder` keeps one engine live and swaps in a rebuilt index when `current` points elsewhere,
-after the new one is fully loaded; requests in flight finish on the engine they started with.
+`EngineHolder` keeps one engine live and swaps in a rebuilt index when `current` points elsewhere (with
+BOT_VECTOR_STORE=milvus: when the Milvus alias does), after the new one is fully loaded; requests in flight
+finish on the engine they started with.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .answer import AnswerPolicy, build_answer
 from .config import Settings
 from .documents import Answer
 from .embedding import load_embedder
-from .index import Index, IndexMismatch, load_index, resolve_build
+from .index import Index, IndexError_, IndexMismatch, load_index, resolve_build
 from .search import Searcher
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,14 @@ class Engine:
                 f"index at {index.path} holds {index.vectors.d}-dimensional vectors but model {settings.model!r} "
                 f"makes {embedder.dim}-dimensional ones: rebuild with `bot index --model {settings.model}`"
             )
-        self.searcher = Searcher(index, embedder, candidates=settings.candidates, ranker_file=settings.ranker_file)
+        dense_store = None
+        if settings.vector_store == "milvus":  # the dense side in this build's Milvus collection, checked
+            from .milvus_store import open_dense
+
+            dense_store = open_dense(settings, index)
+        self.searcher = Searcher(
+            index, embedder, candidates=settings.candidates, ranker_file=settings.ranker_file, dense_store=dense_store
+        )
         if settings.ranking == "learned":
             self.searcher.ranker  # noqa: B018 - a damaged ranker file is an error at load, not at the first question
         self.policy = AnswerPolicy(
@@ -85,7 +93,12 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, *, verify: bool = True) -> Engine:
-        return cls(settings, load_index(settings.index, model=settings.model, verify=verify))
+        root = settings.index
+        if settings.vector_store == "milvus":  # replicas serve the build the Milvus alias names
+            from .milvus_store import live_build
+
+            root = live_build(settings)
+        return cls(settings, load_index(root, model=settings.model, verify=verify))
 
     def ask(self, question: str, *, kinds: list[str] | None = None) -> Answer:
         t0 = time.perf_counter()
@@ -118,6 +131,7 @@ class EngineHolder:
         self._lock = threading.Lock()
         self.error: str | None = None
         self.last_check = 0.0
+        self._alias_error: str | None = None
 
     @property
     def engine(self) -> Engine | None:
@@ -130,12 +144,13 @@ class EngineHolder:
             return engine
 
     def maybe_reload(self, *, min_interval: float = 1.0) -> bool:
-        """Load the build `current` points at, if it changed. Returns True when a new engine went live."""
+        """Load the build `current` points at (the Milvus alias names), if it changed. Returns True when a new
+        engine went live."""
         now = time.monotonic()
         if now - self.last_check < min_interval:
             return False
         self.last_check = now
-        build = resolve_build(self.settings.index)
+        build = self._alias_build() if self.settings.vector_store == "milvus" else resolve_build(self.settings.index)
         if build is None or build == self._build:
             return False
         if not self._lock.acquire(blocking=False):
@@ -157,3 +172,19 @@ class EngineHolder:
             timer.daemon = True
             timer.start()
         return True
+
+    def _alias_build(self) -> Path | None:
+        """The build the Milvus alias names; None (and `error` set, logged once) while that cannot be told."""
+        from .milvus_store import live_build
+
+        try:
+            build = live_build(self.settings)
+        except IndexError_ as exc:  # Milvus unreachable, or the alias names a build this replica lacks
+            if str(exc) != self.error:
+                log.error("cannot tell which build to serve, still serving %s: %s", self._build, exc)
+            self.error = self._alias_error = str(exc)
+            return None
+        if self._alias_error is not None and self.error == self._alias_error:
+            self.error = None  # Milvus answers again
+        self._alias_error = None
+        return build

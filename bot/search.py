@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -53,9 +54,23 @@ class Candidates:
     extra: np.ndarray | None = None  # rows added for the focus (only the learned ranking sees them)
 
 
+class DenseStore(Protocol):
+    """Vector search outside the local FAISS file (bot/milvus_store.py): the same rows, the same scores.
+    The cosine of a BM25-only candidate is still computed from the local file's vector, which every build
+    holds: 0.01 ms for 100 rows, where fetching them from Milvus Lite by key took 17 ms (docs/PERFORMANCE.md)."""
+
+    def search(self, qvec: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 class Searcher:
     def __init__(
-        self, index: Index, embedder: Embedder, *, candidates: int = 100, ranker_file: Path | None = None
+        self,
+        index: Index,
+        embedder: Embedder,
+        *,
+        candidates: int = 100,
+        ranker_file: Path | None = None,
+        dense_store: DenseStore | None = None,
     ) -> None:
         if embedder.dim != index.manifest.get("dimension"):
             from .index import IndexMismatch
@@ -78,6 +93,7 @@ class Searcher:
         self.focus_of: Callable[[str], str | None] = functools.lru_cache(maxsize=256)(self._find_focus)
         self._ranker: Ranker | None = None
         self.ranker_file = ranker_file
+        self.dense_store = dense_store  # None: the local FAISS index
 
     @property
     def ranker(self) -> Ranker:
@@ -98,7 +114,10 @@ class Searcher:
 
         Flat indexes search exactly. HNSW searches approximately with a beam of at least 2k, widened in
         proportion to what a kind filter leaves out; when exact search over the rows the filter leaves is
-        cheaper than that widened search (see FILTER_EXACT_FACTOR), they are searched exactly instead."""
+        cheaper than that widened search (see FILTER_EXACT_FACTOR), they are searched exactly instead.
+        With a `dense_store` (Milvus), the store searches, with the same filter."""
+        if self.dense_store is not None:
+            return self.dense_store.search(qvec, k, mask)
         import faiss
 
         n = self.index.size
