@@ -237,9 +237,13 @@ def build_answer(
         # a long source answers where its title or section names the topic, or the quote itself does; and
         # where the question has two topic words neither names, the quote names both: the opioid guideline
         # says "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose
+        # and the question's most specific word (the opioid guideline's "first-line therapy" for acute
+        # musculoskeletal injuries is no answer to "first-line treatment for dermatomyositis")
         need_topic = 0
+        specific = ""
         if doc is not None and doc.length > LONG_DOCUMENT_CHARS and not (query.topic & context):
             need_topic = min(2, len(query.topic & query.known))
+            specific = query.specific[0] if query.specific else ""
         # a label answers a question that names none of the labelled drugs only where the quote names the
         # question's most specific word: the haloperidol label mentions lithium, its doses are no answer to
         # a lithium dose question; and a label that never names it (haloperidol's "no evidence establishing
@@ -250,7 +254,6 @@ def build_answer(
         # a dose question that names something specific (an indication, a population, a route: "uveitis",
         # "delirium", "ICU") is answered by a label only when the label speaks of all of it, and by another
         # source only in quotes that name its most specific word: another indication's dose is no answer
-        specific = ""
         if query.amount and query.specific:
             if is_label and not holds_all(searcher, int(index.doc_of_row[row]), query.specific):
                 continue
