@@ -7,7 +7,7 @@ SCALE   := $(VENV)/.installed-scale
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install scale run test lint typecheck pytest browser clean
+.PHONY: install scale run test lint typecheck pytest browser postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,eval,fast]'
 	touch $(STAMP)
 
-$(SCALE): $(STAMP) pyproject.toml   # Ray, Milvus Lite: only the tests of the scale-out paths need them
+$(SCALE): $(STAMP) pyproject.toml   # Ray, Milvus Lite, psycopg: only the tests of the scale-out paths need them
 	$(BIN)/pip install --quiet -e '.[test,eval,fast,scale]'
 	touch $(SCALE)
 
@@ -29,6 +29,11 @@ browser:            ## Debian's chromium for the browser tests (Playwright drive
 	  echo "installing chromium (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+postgres:           ## Debian's postgresql for tests/test_database.py (it runs initdb + pg_ctl in a temporary folder)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 lint: install
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
@@ -36,9 +41,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy bot
 
-scale: $(SCALE)      ## the optional scale-out extras (.[scale]: ray, pymilvus, milvus-lite)
+scale: $(SCALE)      ## the optional scale-out extras (.[scale]: ray, pymilvus, milvus-lite, psycopg)
 
-pytest: install scale browser
+pytest: install scale browser postgres
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest   ## the whole suite: ruff, mypy, pytest (CI runs exactly this)

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, holder: EngineHolder | None 
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.holder = holder
-    app.state.feedback = FeedbackStore(settings.data_dir / "feedback.sqlite3")
+    app.state.feedback = FeedbackStore.from_settings(settings)  # SQLite in data_dir, or BOT_DATABASE_URL
 
     from .api import install_error_handlers
     from .api import router as api_router

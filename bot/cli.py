@@ -330,6 +330,9 @@ def serve_cmd(
     from .index import resolve_build
 
     settings = settings_from(index=index, model=model, corpus=corpus, host=host, port=port)
+    from .database import check as check_database
+
+    run_guarded(check_database, settings)  # BOT_DATABASE_URL unreachable: one line naming its host, at once
     if resolve_build(settings.index) is None:
         if not build:
             fail(f"no index at {settings.index}: build one with `bot index --index {settings.index}`")

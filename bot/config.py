@@ -18,7 +18,8 @@ UNCALIBRATED_MIN_SCORE = 0.30
 class Settings(BaseSettings):
     """Every knob of the bot. Each field `x` can be set with the environment variable `BOT_X`."""
 
-    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a rejected value may be a secret (a token, a database URL with its password)
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     corpus: Path = Field(Path("corpus"), description="Directory (or file) of source documents.")
     extra_corpora: list[Path] = Field(
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
         description="Vector cache shared by builds and evaluations ('' or 'off' disables it).",
     )
     data_dir: Path = Field(Path("data"), description="Runtime data (feedback database).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="Where the feedback and the Slack ledger live: unset, SQLite files in data_dir (one machine); "
+        "a postgresql://user:password@host:5432/database URL, one PostgreSQL database shared by every replica "
+        "(needs the `postgres` extra; the tables are created on first use).",
+    )
 
     vector_store: Literal["faiss", "milvus"] = Field(
         "faiss",
@@ -192,6 +199,20 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://", "tcp://", "unix:")):
             if not value.endswith(".db"):
                 raise ValueError("use a server URL (http://host:19530) or a Milvus Lite file ending in .db")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_database_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # BOT_DATABASE_URL= : SQLite
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from .database import is_postgres
+
+        if value is not None and not is_postgres(value.get_secret_value()):
+            raise ValueError("use a postgresql://user:password@host:5432/database URL, or leave it unset for SQLite")
         return value
 
     @field_validator("cache_dir", mode="before")

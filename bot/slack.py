@@ -96,7 +96,7 @@ class SlackService:
         self.client = (
             WebClient(token=token, base_url=api_url, timeout=HTTP_TIMEOUT_S, logger=http_log) if token else None
         )
-        self.ledger = SlackLedger(settings.data_dir / "slack.sqlite3")
+        self.ledger = SlackLedger.from_settings(settings)
         self.pool = ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="slack")
         self.holder = holder
         self.public_url = settings.public_url
@@ -231,7 +231,8 @@ async def verified_body(request: Request) -> bytes:
         log.warning("slack: rejected a request to %s: invalid signature or stale timestamp", request.url.path)
         raise HTTPException(401, "Invalid Slack signature or stale timestamp.")
     expires = int(timestamp) + SIGNATURE_MAX_AGE_S + 1
-    request.state.slack_replayed = not service.ledger.first_signature(signature, expires)
+    # the ledger may be a database server (BOT_DATABASE_URL): its round trips stay off the event loop
+    request.state.slack_replayed = not await asyncio.to_thread(service.ledger.first_signature, signature, expires)
     if request.state.slack_replayed:
         log.warning("slack: a replayed request to %s (its signature was already used): not acted on",
                     request.url.path)  # fmt: skip
@@ -317,7 +318,7 @@ async def events(request: Request, body: bytes = Depends(verified_body)) -> Any:
     service, rid = _service(request), new_request_id()
     retry = request.headers.get("x-slack-retry-num")
     # The same event (a retry) or the same message (a mention in a DM also arrives as message.im): once.
-    if not service.ledger.first_time(f"event:{event_id}", f"message:{channel}:{ts}"):
+    if not await asyncio.to_thread(service.ledger.first_time, f"event:{event_id}", f"message:{channel}:{ts}"):
         log.info("slack %s: %s already handled (retry %s)", rid, event_id, retry or "-")
         return {"ok": True, "ignored": "already handled"}
     log.info("slack %s: %s %s from %s in %s", rid, event_id, message.type, message.user, channel)
@@ -342,12 +343,14 @@ async def interactions(request: Request, body: bytes = Depends(fresh_body)) -> R
         if rating is None or not action.value:
             continue
         answer_id = action.value
-        record = service.ledger.recall(answer_id)
+        record = await asyncio.to_thread(service.ledger.recall, answer_id)
         question, answer = record if record else (click.message.header_text() if click.message else "", {})
         meta: dict[str, Any] = {"answer_id": answer_id, "request_id": rid, "known_answer": bool(record)}
         meta.update({key: ref.id if ref else None for key, ref in
                      (("user", click.user), ("team", click.team), ("channel", click.channel))})  # fmt: skip
-        request.app.state.feedback.add(rating=rating, question=question, answer=answer, channel="slack", meta=meta)
+        await asyncio.to_thread(
+            request.app.state.feedback.add, rating=rating, question=question, answer=answer, channel="slack", meta=meta
+        )
         service.observe("feedback", rating)
         log.info("slack %s: feedback %+d on answer %s", rid, rating, answer_id)
         if click.response_url:

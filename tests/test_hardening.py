@@ -445,9 +445,9 @@ def test_the_export_is_read_a_page_at_a_time(tmp_path: Any) -> None:
 
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     row = ("2026-11-30T00:00:00+00:00", "web", 1, "q" * 10_000, "{}", "{}")
-    with store._db:
-        store._db.executemany("INSERT INTO feedback (ts, channel, rating, question, answer, meta) VALUES (?,?,?,?,?,?)",
-                              [row] * 2_000)  # fmt: skip
+    with store._db.transaction() as tx:
+        for _ in range(2_000):
+            tx.execute("INSERT INTO feedback (ts, channel, rating, question, answer, meta) VALUES (?,?,?,?,?,?)", row)
     tracemalloc.start()
     try:
         rows = store.export(page=100)

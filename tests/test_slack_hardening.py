@@ -286,7 +286,7 @@ def test_signature_ledger_is_bounded_and_atomic(tmp_path: Path) -> None:
     assert ledger.first_signature("v0=old", now + 300) is True  # its timestamp could no longer verify anyway
     for i in range(10):
         assert ledger.first_signature(f"v0=cap{i}", now + 100 + i, cap=5) is True
-    (count,) = ledger._db.execute("SELECT count(*) FROM signatures").fetchone()
+    [(count,)] = ledger._db.query("SELECT count(*) FROM signatures")
     assert count == 5  # the cap holds: the soonest to expire went first, the newest is kept
     assert ledger.first_signature("v0=cap9", now + 300, cap=5) is False
 
