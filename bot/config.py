@@ -176,10 +176,11 @@ class Settings(BaseSettings):
         """Every corpus root: `corpus`, then `extra_corpora`."""
         return [self.corpus, *self.extra_corpora]
 
-    @field_validator("admin_token", mode="before")
+    @field_validator("admin_token", "milvus_uri", "milvus_token", "database_url", mode="before")
     @classmethod
-    def _empty_admin_token(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value  # BOT_ADMIN_TOKEN= : off
+    def _empty_is_unset(cls, value: object) -> object:
+        # BOT_ADMIN_TOKEN= : off; BOT_MILVUS_URI= : the default file; BOT_DATABASE_URL= : SQLite
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("admin_token")
     @classmethod
@@ -188,11 +189,6 @@ class Settings(BaseSettings):
             raise ValueError("use at least 16 characters (a long random value)")
         return value
 
-    @field_validator("milvus_uri", "milvus_token", mode="before")
-    @classmethod
-    def _empty_milvus(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator("milvus_uri")
     @classmethod
     def _milvus_uri(cls, value: str | None) -> str | None:
@@ -200,11 +196,6 @@ class Settings(BaseSettings):
             if not value.endswith(".db"):
                 raise ValueError("use a server URL (http://host:19530) or a Milvus Lite file ending in .db")
         return value
-
-    @field_validator("database_url", mode="before")
-    @classmethod
-    def _empty_database_url(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value  # BOT_DATABASE_URL= : SQLite
 
     @field_validator("database_url")
     @classmethod
