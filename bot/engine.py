@@ -121,6 +121,9 @@ class Engine:
         }
 
 
+RETRY_FAILED_S = 30.0  # how long a build that failed to load waits before it is tried again
+
+
 class EngineHolder:
     """Holds the live engine; `maybe_reload()` swaps in a newer build once it has loaded completely."""
 
@@ -132,6 +135,7 @@ class EngineHolder:
         self.error: str | None = None
         self.last_check = 0.0
         self._alias_error: str | None = None
+        self._failed: tuple[Path, float] | None = None  # a build that did not load, and when
 
     @property
     def engine(self) -> Engine | None:
@@ -153,6 +157,8 @@ class EngineHolder:
         build = self._alias_build() if self.settings.vector_store == "milvus" else resolve_build(self.settings.index)
         if build is None or build == self._build:
             return False
+        if self._failed is not None and self._failed[0] == build and now - self._failed[1] < RETRY_FAILED_S:
+            return False  # a build that failed to load is tried again now and then, not every second
         if not self._lock.acquire(blocking=False):
             return False
         try:
@@ -160,12 +166,13 @@ class EngineHolder:
         except Exception as exc:
             self.error = str(exc)
             log.error("new index at %s not loaded, still serving %s: %s", build, self._build, exc)
-            self._build = build  # do not retry a broken build every second
+            # retried later: a build copied in file by file (rsync) may be complete at the next try
+            self._failed = (build, now)
             return False
         finally:
             self._lock.release()
         old = self._engine
-        self._engine, self._build, self.error = engine, engine.index.path, None
+        self._engine, self._build, self.error, self._failed = engine, engine.index.path, None, None
         log.info("now serving index %s (%s chunks)", engine.index.path.name, engine.index.size)
         if old is not None:
             timer = threading.Timer(30.0, old.index.close)  # requests in flight finish on the old index

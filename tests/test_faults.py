@@ -601,3 +601,26 @@ def test_ctrl_c_during_index_is_clean(tmp_path: Path) -> None:
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
     assert resolve_build(settings.index) == before and leftovers(settings.index) == []
     assert answers(settings)
+
+
+def test_a_build_that_failed_to_load_is_tried_again_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build copied in file by file can fail its first load; the holder keeps serving the old one and tries
+    the new one again after RETRY_FAILED_S, not every second and not never."""
+    import bot.engine as E
+
+    clock = [100.0]
+    monkeypatch.setattr(E.time, "monotonic", lambda: clock[0])
+    attempts: list[int] = []
+
+    def load(settings: object, **_: object) -> object:
+        attempts.append(1)
+        raise E.IndexMismatch("manifest lists vectors.faiss, which is not there yet")
+
+    holder = E.EngineHolder(SimpleNamespace(index=Path("/nowhere"), vector_store="faiss"))  # type: ignore[arg-type]
+    monkeypatch.setattr(E, "resolve_build", lambda root: Path("/builds/new"))
+    monkeypatch.setattr(E.Engine, "load", classmethod(lambda cls, settings, **kw: load(settings)))
+    assert holder.maybe_reload() is False and len(attempts) == 1 and holder.error
+    clock[0] += 5
+    assert holder.maybe_reload() is False and len(attempts) == 1  # not every second
+    clock[0] += E.RETRY_FAILED_S
+    assert holder.maybe_reload() is False and len(attempts) == 2  # but again later
