@@ -99,7 +99,7 @@ def sweep(base: np.ndarray, xq: np.ndarray, sizes: list[int]) -> list[dict[str, 
 def sweep_size(base: np.ndarray, xq: np.ndarray, n: int) -> dict[str, Any]:
     import faiss
 
-    from bot.index import write_vectors
+    from bot.vectors import write_vectors
 
     xb = generate(base, n, seed=1)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
@@ -147,7 +147,7 @@ def main() -> None:
         report(result, args.out)
         return
 
-    from bot.index import write_vectors
+    from bot.vectors import write_vectors
 
     result: dict[str, Any] = {"benchmark": "scale", "machine_before": machine(), "n": args.n}
     base = real_vectors(args.cache, args.base)

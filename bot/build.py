@@ -34,27 +34,29 @@ from .index import (
     DOC_BM25,
     DOC_TOKEN_PREFIX,
     FORMAT_VERSION,
-    HNSW_THRESHOLD,
     MANIFEST,
-    VECTOR_INDEX_TYPES,
     IndexError_,
     Reusable,
     check_files,
-    choose_vector_index,
     document_text,
     file_digest,
     fsync_tree,
     previous_chunks,
     previous_doc_hashes,
-    previous_vectors,
     read_manifest,
     resolve_build,
     write_chunk_store,
     write_manifest,
-    write_vectors,
 )
 from .ingest import Problem
 from .lexical import K1, B, Lexical, tokenize
+from .vectors import (
+    HNSW_THRESHOLD,
+    VECTOR_INDEX_TYPES,
+    choose_vector_index,
+    read_previous,
+    update_vectors,
+)
 
 log = logging.getLogger(__name__)
 KEEP_BUILDS = 2
@@ -95,6 +97,10 @@ class BuildStats:
     tokens_computed: int = 0  # word pieces run through the model, padding included
     up_to_date: bool = False
     path: str = ""
+    # the vector index: "patched" (the previous HNSW graph, only changed rows removed and added) or "full"
+    vectors_written: str = ""
+    rows_removed: int = 0  # nodes taken out of the previous graph (patched) or all previous rows (full)
+    rows_added: int = 0  # rows inserted into the index: only new and changed chunks when patched
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -337,7 +343,11 @@ def build_index(
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
-        cache = previous_vectors(root, model, dim) if current is not None else {}
+        previous = read_previous(root, model, dim) if current is not None else None
+        previous_matrix = previous.matrix() if previous is not None else None
+        cache: dict[str, np.ndarray] = {}
+        if previous is not None and previous_matrix is not None:
+            cache = {h: previous_matrix[i] for i, h in enumerate(previous.hashes)}
         store = VectorCache(cache_dir, model, dim) if cache_dir else None
         if store is not None:
             cache.update(store.get(c.hash for c in chunks if c.hash not in cache))
@@ -367,7 +377,20 @@ def build_index(
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
             writing = tmp / "vectors.faiss"
-            faiss_info = write_vectors(writing, matrix, kind=vector_index, threshold=hnsw_threshold)
+            faiss_info, patch = update_vectors(
+                writing,
+                matrix,
+                [c.hash for c in chunks],
+                None if force else previous,  # --force rebuilds the graph too
+                previous_matrix=previous_matrix,
+                kind=vector_index,
+                threshold=hnsw_threshold,
+            )
+            old_rows = len(previous.hashes) if previous is not None else 0
+            previous = previous_matrix = None  # the old graph and vectors are no longer needed
+            stats.vectors_written = "patched" if patch is not None else "full"
+            stats.rows_added = patch.added if patch is not None else len(chunks)
+            stats.rows_removed = patch.removed if patch is not None else old_rows
             writing = tmp / "chunks.sqlite"
             write_chunk_store(writing, docs, chunks, hashes, tokens=tokens, doc_tokens=doc_tokens)
             writing = tmp / "bm25"

@@ -409,30 +409,6 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
     )
 
 
-def previous_vectors(root: Path, model: str, dim: int) -> dict[str, np.ndarray]:
-    """hash -> vector from the current index, when it was built with the same model."""
-    build = resolve_build(root)
-    if build is None:
-        return {}
-    try:
-        import faiss
-
-        manifest = read_manifest(build)
-        if manifest.get("model") != model or manifest.get("dimension") != dim:
-            return {}
-        vectors = faiss.read_index(str(build / "vectors.faiss"))
-        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
-        hashes = [r[0] for r in db.execute("SELECT hash FROM chunks ORDER BY row")]
-        db.close()
-        if len(hashes) != vectors.ntotal:
-            return {}
-        matrix = vectors.reconstruct_n(0, vectors.ntotal) if vectors.ntotal else np.zeros((0, dim))
-        return {h: matrix[i] for i, h in enumerate(hashes)}
-    except Exception as exc:  # a damaged old index only costs re-embedding
-        log.warning("not reusing vectors from %s: %s", build, exc)
-        return {}
-
-
 @dataclass
 class Reusable:
     """What an incremental build can take from the current build instead of recomputing."""
@@ -475,56 +451,6 @@ def previous_doc_hashes(root: Path) -> dict[str, str]:
         return out
     except sqlite3.Error:
         return {}
-
-
-HNSW_THRESHOLD = 50_000  # chunks; above it `auto` builds HNSW (see docs/PERFORMANCE.md for the measurements)
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 96
-VECTOR_INDEX_TYPES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat"}
-# A kind filter on an HNSW index: the graph must widen its beam to ef * n / allowed to find `allowed` rows,
-# while exact search over them costs ~allowed. Measured (bench/scale.py --sweep), exact wins while
-# allowed^2 <= ~36 ef n; the bot switches at a quarter of that, and always below FILTER_EXACT_ROWS.
-FILTER_EXACT_ROWS = 10_000
-FILTER_EXACT_FACTOR = 9.0
-
-
-def choose_vector_index(n: int, kind: str = "auto", *, threshold: int = HNSW_THRESHOLD) -> str:
-    """The index type `n` vectors get: flat (exact, IndexFlatIP) or hnsw (IndexHNSWFlat)."""
-    if kind not in ("auto", "flat", "hnsw"):
-        raise ValueError(f"unknown vector index type {kind!r}; choose auto, flat or hnsw")
-    if kind == "auto":
-        return "hnsw" if n > threshold else "flat"
-    return kind
-
-
-def write_vectors(
-    path: Path, matrix: np.ndarray, *, kind: str = "flat", threshold: int = HNSW_THRESHOLD
-) -> dict[str, Any]:
-    """Write the FAISS index of `matrix` (row i = chunk i) and return its description for the manifest."""
-    import faiss
-
-    chosen = choose_vector_index(len(matrix), kind, threshold=threshold)
-    info: dict[str, Any]
-    index: Any
-    if chosen == "hnsw":
-        index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-        info = {"type": VECTOR_INDEX_TYPES["hnsw"], "M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION,
-                "efSearch": HNSW_EF_SEARCH}  # fmt: skip
-    else:
-        index = faiss.IndexFlatIP(matrix.shape[1])
-        info = {"type": VECTOR_INDEX_TYPES["flat"]}
-    if len(matrix):
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building the graph uses every core
-        try:
-            index.add(np.ascontiguousarray(matrix, dtype=np.float32))
-        finally:
-            faiss.omp_set_num_threads(threads)
-    faiss.write_index(index, str(path))
-    return info
 
 
 def fsync_tree(path: Path) -> None:

@@ -19,10 +19,11 @@ import numpy as np
 
 from .embedding import Embedder
 from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types, split_title
-from .index import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS, Index, document_text
+from .index import Index, document_text
 from .lexical import Lexical
 from .query import corrected
 from .ranker import FEATURES, Ranker, load_ranker, reciprocal
+from .vectors import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS
 
 METHODS = ("bm25", "dense", "hybrid", "final", "learned")
 # "final" = cosine - short-chunk penalty + DOC_LEXICAL_WEIGHT * document BM25 / best document BM25

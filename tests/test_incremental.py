@@ -189,3 +189,159 @@ def test_manifest_records_reuse_key(tmp_path: Path) -> None:
     assert build is not None
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["reuse_key"] == build_mod.reuse_key()
+
+
+# --- HNSW: a changed document's rows are taken out of the previous graph and its new rows inserted ---
+
+HNSW = {**COMMON, "hnsw_threshold": 10}  # auto: HNSW above 10 chunks
+
+
+def chunk_rows(build: Path) -> dict[int, tuple[str, str]]:
+    return {r: (d, h) for r, d, h in table(build, "SELECT row, doc_id, hash FROM chunks")}
+
+
+def exact_and_graph(root: Path, queries: np.ndarray, k: int = 10) -> tuple[list[list[int]], list[list[int]]]:
+    """Exact search over the index's own vectors and its HNSW graph search, row ids per query."""
+    import faiss
+
+    index = load_index(root)
+    try:
+        assert index.manifest["faiss"] == "IndexHNSWFlat"
+        flat = faiss.downcast_index(index.vectors.storage)
+        _, exact = flat.search(queries, k)
+        _, graph = index.vectors.search(queries, k)
+        return exact.tolist(), graph.tolist()
+    finally:
+        index.close()
+
+
+def test_hnsw_one_document_change_patches_only_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.vectors as index_mod
+
+    docs = synthetic(150)
+    embedder = load_embedder("hash:32")
+    first = build_index(docs, tmp_path / "inc", embedder, **HNSW)  # type: ignore[arg-type]
+    assert first.vectors_written == "full" and first.rows_added == first.chunks
+    old_build = resolve_build(tmp_path / "inc")
+    assert old_build is not None
+    old_rows = chunk_rows(old_build)
+
+    seen: list[np.ndarray] = []
+    real_patch = index_mod.patch_hnsw
+    monkeypatch.setattr(index_mod, "patch_hnsw", lambda old, src, m: seen.append(src) or real_patch(old, src, m))
+    changed = list(docs)
+    changed[40] = replace(changed[40], text="Insulin dose in renal failure is lowered. " + changed[40].text)
+    changed.pop(90)  # removed: every later row moves up
+    changed.insert(3, Document("new", "A new document", "Metformin is a new first-line therapy. It works."))
+    stats = build_index(changed, tmp_path / "inc", embedder, **HNSW)  # type: ignore[arg-type]
+    assert (stats.changed, stats.removed, stats.added) == (1, 1, 1)
+    assert stats.vectors_written == "patched" and len(seen) == 1
+
+    new_build = resolve_build(tmp_path / "inc")
+    assert new_build is not None and new_build != old_build
+    new_rows = chunk_rows(new_build)
+    src = seen[0]
+    added = {new_rows[j][0] for j in np.flatnonzero(src < 0).tolist()}
+    kept = set(src[src >= 0].tolist())
+    removed = {old_rows[r][0] for r in set(old_rows) - kept}
+    assert added == {"d40", "new"} and removed == {"d40", "d90"}  # only those documents' rows
+    assert stats.rows_added == int(np.sum(src < 0)) <= stats.chunks_embedded
+    assert stats.rows_removed == len(old_rows) - len(kept)
+    assert all(old_rows[int(src[j])][1] == new_rows[j][1] for j in np.flatnonzero(src >= 0).tolist())
+
+    # the same corpus built from scratch: the same rows and vectors, so exact search gives identical
+    # results, and the patched graph's search is within recall 0.95 of it
+    full = build_index(changed, tmp_path / "full", embedder, **HNSW)  # type: ignore[arg-type]
+    assert full.vectors_written == "full"
+    assert_same_index(tmp_path / "inc", tmp_path / "full")
+    index = load_index(tmp_path / "full")
+    rng = np.random.default_rng(0)
+    picks = rng.choice(index.size, size=60, replace=False)
+    queries = index.vectors.reconstruct_batch(picks) + rng.normal(0, 0.05, (60, 32)).astype(np.float32)
+    index.close()
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    inc_exact, inc_graph = exact_and_graph(tmp_path / "inc", queries)
+    full_exact, full_graph = exact_and_graph(tmp_path / "full", queries)
+    assert inc_exact == full_exact
+
+    def recall(got: list[list[int]]) -> float:
+        return sum(len(set(g) & set(w)) for g, w in zip(got, full_exact, strict=True)) / (10 * len(full_exact))
+
+    assert recall(inc_graph) >= 0.95 and recall(full_graph) >= 0.95
+
+
+def test_hnsw_patches_until_the_share_then_rebuilds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.vectors as index_mod
+
+    docs = synthetic(60)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **HNSW)  # type: ignore[arg-type]
+    docs[5] = replace(docs[5], text=docs[5].text + " Fever.")
+    first = build_index(docs, tmp_path / "idx", embedder, **HNSW)  # type: ignore[arg-type]
+    assert first.vectors_written == "patched"
+    patched = load_index(tmp_path / "idx").manifest["faiss_params"]["patched_rows"]
+    assert patched == first.rows_added + first.rows_removed > 0
+    # the rows patched since the last full build add up; past the share the graph is built afresh
+    monkeypatch.setattr(index_mod, "HNSW_PATCH_SHARE", (patched + 0.5) / first.chunks)
+    docs[6] = replace(docs[6], text=docs[6].text + " Fever.")
+    second = build_index(docs, tmp_path / "idx", embedder, **HNSW)  # type: ignore[arg-type]
+    assert second.vectors_written == "full" and second.chunks_embedded >= 1
+    assert load_index(tmp_path / "idx").manifest["faiss_params"]["patched_rows"] == 0
+    docs[7] = replace(docs[7], text=docs[7].text + " Fever.")
+    forced = build_index(docs, tmp_path / "idx", embedder, force=True, **HNSW)  # type: ignore[arg-type]
+    assert forced.vectors_written == "full"
+
+
+def test_damaged_previous_hnsw_is_not_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.vectors import read_previous
+
+    docs = synthetic(60)
+    embedder = load_embedder("hash:32")
+    first = build_index(docs, tmp_path / "idx", embedder, **HNSW)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    path = build / "vectors.faiss"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the graph
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        assert read_previous(tmp_path / "idx", "hash:32", 32) is None  # checked on the very bytes it reads
+    assert "checksum" in caplog.text
+    caplog.clear()
+    docs[5] = replace(docs[5], text=docs[5].text + " Fever.")
+    with caplog.at_level("WARNING"):
+        stats = build_index(docs, tmp_path / "idx", embedder, **HNSW)  # type: ignore[arg-type]
+    assert "damaged" in caplog.text and "rebuilding" in caplog.text
+    assert stats.vectors_written == "full" and stats.chunks_reused == 0 and first.chunks_embedded > 0
+    assert resolve_build(tmp_path / "idx") != build
+    full = build_index(docs, tmp_path / "full", embedder, **HNSW)  # type: ignore[arg-type]
+    assert full.chunks == stats.chunks
+    assert_same_index(tmp_path / "idx", tmp_path / "full")
+
+
+def test_patch_hnsw_removes_the_entry_point_and_inserts_rows() -> None:
+    import faiss
+
+    from bot.vectors import patch_hnsw
+
+    rng = np.random.default_rng(1)
+    xb = rng.standard_normal((1600, 32)).astype(np.float32)
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    old = faiss.IndexHNSWFlat(32, 32, faiss.METRIC_INNER_PRODUCT)
+    old.add(xb[:1500])
+    entry = int(old.hnsw.entry_point)
+    gone = set(rng.choice(1500, size=100, replace=False).tolist()) | {entry}
+    kept = [r for r in range(1500) if r not in gone]
+    src = np.array(kept[:700] + [-1] * 100 + kept[700:], dtype=np.int64)  # 100 new rows in the middle
+    matrix = np.concatenate([xb[kept[:700]], xb[1500:], xb[kept[700:]]])
+    index, patch = patch_hnsw(old, src, matrix)
+    assert (patch.kept, patch.removed, patch.added) == (len(kept), len(gone), 100) and patch.repaired > 0
+    assert index.ntotal == len(matrix) and np.array_equal(index.reconstruct_n(0, index.ntotal), matrix)
+    exact = faiss.IndexFlatIP(32)
+    exact.add(matrix)
+    queries = matrix[::7] + rng.normal(0, 0.05, (len(matrix[::7]), 32)).astype(np.float32)
+    _, want = exact.search(queries, 10)
+    _, got = index.search(queries, 10)
+    assert sum(len(set(a) & set(b)) for a, b in zip(want.tolist(), got.tolist(), strict=True)) / want.size >= 0.95
+    again = faiss.deserialize_index(faiss.serialize_index(index))
+    assert np.array_equal(again.search(queries, 10)[1], got)

@@ -12,8 +12,9 @@ from bot.build import build_index
 from bot.config import Settings
 from bot.documents import Document
 from bot.embedding import load_embedder
-from bot.index import choose_vector_index, load_index
+from bot.index import load_index
 from bot.search import Searcher
+from bot.vectors import choose_vector_index
 
 KINDS = ("guideline", "drug_label", "research", "other")
 WORDS = (
