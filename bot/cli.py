@@ -275,6 +275,8 @@ def index_cmd(
             f"indexed {s.documents} documents into {s.chunks} chunks in {s.seconds:.1f}s -> {s.path}\n"
             f"documents: {s.added} added, {s.changed} changed, {s.removed} removed, {s.unchanged} unchanged\n"
             f"chunks: {s.chunks_embedded} embedded, {s.chunks_reused} reused"
+            + (f"; vector index {s.vectors_written}" if s.vectors_written else "")
+            + (f" ({s.rows_removed} rows out, {s.rows_added} in)" if s.vectors_written == "patched" else "")
         )
     if stats.problems:
         typer.echo(f"{len(stats.problems)} problems reported (files or lines skipped); see above")
