@@ -6,7 +6,6 @@ import errno
 import fcntl
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import math
@@ -108,9 +107,12 @@ class BuildStats:
         return d
 
 
+_META_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(…, sort_keys=True, default=str)
+
+
 def doc_hash(doc: Document) -> str:
     outline = json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in doc.parts])
-    meta = json.dumps(doc.meta, sort_keys=True, default=str)
+    meta = _META_JSON(doc.meta)
     return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text, outline, meta)
 
 
@@ -316,30 +318,47 @@ def build_index(
         reuse = _reusable(current, chunking) if not force else Reusable({}, {})
         chunks: list[Chunk] = []
         texts: list[str] = []
+        reused_rows: list[int] = []  # per chunk: its row in the current build (an unchanged document's), or -1
+        old_doc_no = {doc_id: i for i, doc_id in enumerate(reuse.chunks)}  # row order: the document BM25's
+        reused_docs: dict[str, int] = {}  # unchanged document -> its row in the current document BM25
         bar = _progress(docs, "chunking", progress)
         for doc in bar:
             old = reuse.chunks.get(doc.id)
             if old is not None and old[0] == hashes[doc.id]:  # unchanged document: its chunks as they were
                 fresh = old[1]
+                reused_docs[doc.id] = old_doc_no[doc.id]
                 for i, chunk in enumerate(fresh):
+                    reused_rows.append(chunk.id)
                     chunk.id = len(chunks) + i
             else:
                 fresh = chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(chunks))
+                reused_rows.extend([-1] * len(fresh))
             for chunk in fresh:
                 chunks.append(chunk)
                 texts.append(embed_text(doc, chunk))
         stats.chunks = len(chunks)
-        # BM25 tokens, space-separated (stems hold no spaces): one string per chunk, not millions of words
-        tokens = [reuse.tokens.get(c.hash) or " ".join(tokenize(t)) for c, t in zip(chunks, texts, strict=True)]
-        # and the whole documents' (title and text), for the document BM25 the rankings read
         doc_order = list(dict.fromkeys(c.doc_id for c in chunks))
+        # BM25 token ids of unchanged chunks and documents: those the current build's BM25 folders hold
+        # (None, and everything tokenised again, when it has none or they do not check out)
+        n_old_rows = sum(len(v[1]) for v in reuse.chunks.values())
+        prev_chunk_ids = _previous_ids(current / "bm25", n_old_rows) if current and reuse.chunks else None
+        prev_doc_ids = _previous_ids(current / DOC_BM25, len(reuse.chunks)) if current and reuse.chunks else None
+        bm25_rows = reused_rows if prev_chunk_ids is not None else [-1] * len(chunks)
+        doc_rows = [reused_docs.get(d, -1) if prev_doc_ids is not None else -1 for d in doc_order]
+        # the others' BM25 tokens, space-separated (stems hold no spaces): one string per chunk
+        tokens: list[str | None] = [
+            None if r >= 0 else reuse.tokens.get(c.hash) or " ".join(tokenize(t))
+            for c, t, r in zip(chunks, texts, bm25_rows, strict=True)
+        ]
+        # and the whole documents' (title and text), for the document BM25 the rankings read
         by_id = {d.id: d for d in docs}
-        doc_tokens: dict[str, str] = {}
-        for doc_id in doc_order:
-            key = DOC_TOKEN_PREFIX + hashes[doc_id]
-            doc_tokens[key] = reuse.tokens.get(key) or " ".join(
-                tokenize(document_text(doc_id, by_id[doc_id].title, by_id[doc_id].text))
-            )
+        doc_tokens: list[str | None] = [
+            None
+            if r >= 0
+            else reuse.tokens.get(DOC_TOKEN_PREFIX + hashes[doc_id])
+            or " ".join(tokenize(document_text(doc_id, by_id[doc_id].title, by_id[doc_id].text)))
+            for doc_id, r in zip(doc_order, doc_rows, strict=True)
+        ]
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
@@ -366,7 +385,7 @@ def build_index(
         if store is not None:
             store.close()
         matrix = (
-            np.stack([cache[c.hash] for c in chunks]).astype(np.float32)
+            np.stack([cache[c.hash] for c in chunks]).astype(np.float32, copy=False)
             if chunks
             else np.zeros((0, dim), dtype=np.float32)
         )
@@ -392,11 +411,12 @@ def build_index(
             stats.rows_added = patch.added if patch is not None else len(chunks)
             stats.rows_removed = patch.removed if patch is not None else old_rows
             writing = tmp / "chunks.sqlite"
-            write_chunk_store(writing, docs, chunks, hashes, tokens=tokens, doc_tokens=doc_tokens)
+            copy = (current / "chunks.sqlite", reused_rows) if current is not None and reuse.chunks else None
+            write_chunk_store(writing, docs, chunks, hashes, copy=copy)
             writing = tmp / "bm25"
-            build_lexical(tokens).save(writing)
+            _save_lexical(writing, *_lexical(tokens, prev_chunk_ids, bm25_rows))
             writing = tmp / DOC_BM25
-            build_lexical([doc_tokens[DOC_TOKEN_PREFIX + hashes[d]] for d in doc_order]).save(writing)
+            _save_lexical(writing, *_lexical(doc_tokens, prev_doc_ids, doc_rows))
             kinds: dict[str, int] = {}
             for c in chunks:
                 kinds[c.kind] = kinds.get(c.kind, 0) + 1
@@ -536,39 +556,128 @@ def build_lexical(tokens: list[str]) -> Lexical:
     bm25s's per-document scoring loop is replaced (through its documented `build_index_from_ids`
     hook) by a vectorised equivalent computing the same float32 scores in the same sparse layout;
     tests check it against `Lexical.build`."""
+    return _lexical(list(tokens))[0]
+
+
+TOKEN_IDS, TOKEN_OFFSETS = "token_ids.npy", "token_offsets.npy"
+PreviousIds = tuple[list[str], np.ndarray, np.ndarray]  # a build's vocabulary (by id), token ids, row offsets
+
+
+def _lexical(
+    tokens: list[str | None], previous: PreviousIds | None = None, rows: list[int] | None = None
+) -> tuple[Lexical, np.ndarray, np.ndarray]:
+    """`build_lexical`, where a text whose tokens are None takes its token ids from row `rows[i]` of the
+    previous build's BM25 (`previous`) instead of mapping its words to ids again; and the token ids and row
+    offsets of the result, which the next build reuses.
+
+    The vocabulary is numbered in order of first occurrence, as `Lexical.build` numbers it: words are
+    first numbered in a space of their own (the previous vocabulary, then new words), then renumbered by
+    where each first occurs, so the result is the same as from the texts alone."""
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    vocab: dict[str, int] = {}
-    ids = [[vocab.setdefault(t, len(vocab)) for t in toks.split()] for toks in tokens]
+    words = list(previous[0]) if previous is not None else []
+    number = {w: i for i, w in enumerate(words)}
+    pieces: list[np.ndarray] = []
+    for i, toks in enumerate(tokens):
+        if toks is None:
+            assert previous is not None and rows is not None
+            _, old_ids, old_offsets = previous
+            pieces.append(old_ids[old_offsets[rows[i]] : old_offsets[rows[i] + 1]])
+        else:
+            pieces.append(np.fromiter((number.setdefault(t, len(number)) for t in toks.split()), dtype=np.int64))
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.concatenate(pieces).astype(np.int64, copy=False) if pieces else np.zeros(0, dtype=np.int64)
+    first = np.full(len(number), len(flat), dtype=np.int64)  # where each word number first occurs
+    np.minimum.at(first, flat, np.arange(len(flat), dtype=np.int64))
+    present = np.flatnonzero(first < len(flat))
+    order = present[np.argsort(first[present], kind="stable")]  # the word numbers by first occurrence
+    rank = np.zeros(len(number), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    flat = rank[flat]
+    words = list(number)
+    vocab = {words[w]: i for i, w in enumerate(order.tolist())}
     retriever = bm25s.BM25(k1=K1, b=B)
-    if ids and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
+    ids: Any = []
+    if tokens and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
         retriever.build_index_from_ids = functools.partial(_bm25_scores, retriever)
+        ids = _FlatIds(flat, lengths)
+    elif tokens:
+        ids = [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(tokens))]
     retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-    return Lexical(retriever, vocab)
+    return Lexical(retriever, vocab), flat.astype(np.int32), offsets
 
 
-def _bm25_scores(retriever: Any, unique_token_ids: list[int], corpus_token_ids: list[list[int]], **_: Any) -> dict:
+@dataclass
+class _FlatIds:
+    """Every text's token ids, one after the other, and each text's count of them."""
+
+    flat: np.ndarray
+    lengths: np.ndarray
+
+
+def _save_lexical(path: Path, lexical: Lexical, ids: np.ndarray, offsets: np.ndarray) -> None:
+    lexical.save(path)
+    np.save(path / TOKEN_IDS, ids, allow_pickle=False)
+    np.save(path / TOKEN_OFFSETS, offsets, allow_pickle=False)
+
+
+def _previous_ids(folder: Path, rows: int) -> PreviousIds | None:
+    """A build's BM25 vocabulary, token ids and row offsets (from a build whose files verified against its
+    manifest), or None when it has none or they do not fit together (then everything is tokenised again)."""
+    try:
+        vocab = json.loads((folder / "vocab.json").read_text())
+        ids = np.load(folder / TOKEN_IDS, allow_pickle=False)
+        offsets = np.load(folder / TOKEN_OFFSETS, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    try:
+        words = sorted(vocab, key=vocab.__getitem__) if isinstance(vocab, dict) else []
+    except TypeError:  # ids that are not numbers
+        words = []
+    fits = (
+        isinstance(vocab, dict)
+        and len(words) == len(vocab)
+        and [vocab[w] for w in words] == list(range(len(words)))
+        and ids.ndim == 1
+        and offsets.ndim == 1
+        and ids.dtype.kind in "iu"
+        and offsets.dtype.kind in "iu"
+        and len(offsets) == rows + 1
+        and offsets[0] == 0
+        and offsets[-1] == len(ids)
+        and bool(np.all(np.diff(offsets) >= 0))
+        and (len(ids) == 0 or (int(ids.min()) >= 0 and int(ids.max()) < len(words)))
+    )
+    if not fits:
+        log.warning("not reusing the BM25 token ids in %s: they do not fit its chunks", folder)
+        return None
+    return words, ids, offsets
+
+
+def _bm25_scores(retriever: Any, unique_token_ids: list[int], corpus_token_ids: Any, **_: Any) -> dict:
     """BM25 (Lucene variant: idf = ln(1 + (N - df + .5) / (df + .5)), tf / (tf + k1 (1 - b + b dl / avgdl)))
     of every (document, token) pair, as a CSC matrix (columns: tokens), exactly as bm25s lays it out."""
-    n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
-    lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=n_docs)
+    assert isinstance(corpus_token_ids, _FlatIds)
+    flat, lengths = corpus_token_ids.flat, corpus_token_ids.lengths
+    n_docs, n_vocab = len(lengths), len(unique_token_ids)
     avg_len = lengths.mean()
-    flat = np.fromiter(itertools.chain.from_iterable(corpus_token_ids), dtype=np.int64, count=int(lengths.sum()))
-    pairs, tf = np.unique(np.repeat(np.arange(n_docs, dtype=np.int64), lengths) * n_vocab + flat, return_counts=True)
-    doc, tok = pairs // n_vocab, pairs % n_vocab
+    # (token, document) pairs in CSC order (by token, then document) and each one's term frequency
+    pairs, tf = np.unique(flat * n_docs + np.repeat(np.arange(n_docs, dtype=np.int64), lengths), return_counts=True)
+    tok, doc = pairs // n_docs, pairs % n_docs
     df = np.bincount(tok, minlength=n_vocab)
-    idf = np.zeros(n_vocab, dtype=np.float32)
-    for value in np.unique(df[df > 0]).tolist():  # math.log, as bm25s computes it, once per distinct df
-        idf[df == value] = math.log(1 + (n_docs - value + 0.5) / (value + 0.5))
+    values, which = np.unique(df, return_inverse=True)  # math.log, as bm25s computes it, once per distinct df
+    logs = [math.log(1 + (n_docs - v + 0.5) / (v + 0.5)) if v > 0 else 0.0 for v in values.tolist()]
+    idf = np.asarray(logs, dtype=np.float32)[which.reshape(-1)] if n_vocab else np.zeros(0, dtype=np.float32)
     k1, b = retriever.k1, retriever.b
     tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg_len) + tf)
     scores = (idf[tok] * tfc).astype(retriever.dtype)
-    order = np.lexsort((doc, tok))  # by token, then document
     retriever.nonoccurrence_array = None  # as bm25s sets it for this variant
     indptr = np.zeros(n_vocab + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
-    return {"data": scores[order], "indices": doc[order].astype(np.int32), "indptr": indptr, "num_docs": n_docs}
+    return {"data": scores, "indices": doc.astype(np.int32), "indptr": indptr, "num_docs": n_docs}
 
 
 def _call(factory: Embedder | Callable[[], Embedder]) -> Embedder:

@@ -147,8 +147,14 @@ def _sentences_json(spans: list[Span]) -> str:
     return json.dumps([[s.start, s.end] for s in spans])
 
 
+# what json.dumps(…, ensure_ascii=False[, sort_keys=True, default=str]) writes, without building an encoder
+# for every call (they are made once per document of every build)
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_META_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+
+
 def parts_json(parts: list[Part]) -> str:
-    return json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in parts], ensure_ascii=False)
+    return _JSON([[p.start, p.end, list(p.path), p.code, p.page] for p in parts])
 
 
 def parts_from_json(raw: str) -> list[Part]:
@@ -176,17 +182,17 @@ def write_chunk_store(
     chunks: list[Chunk],
     doc_hashes: dict[str, str],
     *,
-    tokens: list[str] | None = None,
-    doc_tokens: dict[str, str] | None = None,
+    copy: tuple[Path, list[int]] | None = None,
 ) -> None:
-    """Documents and chunks; with `tokens`, also each chunk text's BM25 tokens (space-separated, by chunk
-    hash) and with `doc_tokens` each document's (by DOC_TOKEN_PREFIX + document hash) for the next
-    incremental build to reuse."""
-    db = sqlite3.connect(path)
+    """Documents and chunks. With `copy` (a previous chunk store, verified, and per chunk its row there or
+    -1), a chunk with a row there is copied from it as it is, row for row by SQLite (text, sentence spans and
+    all), instead of being serialised again; the others are written from `chunks`."""
+    old_rows = copy[1] if copy is not None else [-1] * len(chunks)
+    db = sqlite3.connect(path.resolve().as_uri(), uri=True)  # a URI connection: ATTACH below takes one too
     try:
         db.executescript(
             """
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;
             CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, kind TEXT NOT NULL, url TEXT,
                 date TEXT, source TEXT, text TEXT NOT NULL, sections TEXT NOT NULL, hash TEXT NOT NULL,
                 parts TEXT NOT NULL, meta TEXT NOT NULL);
@@ -200,27 +206,36 @@ def write_chunk_store(
             (
                 (d.id, d.title, d.kind, d.url, d.date, d.source, d.text,
                  json.dumps([[s.start, s.end, s.kind] for s in d.sections]), doc_hashes[d.id],
-                 parts_json(d.parts), json.dumps(d.meta, ensure_ascii=False, sort_keys=True, default=str))
+                 parts_json(d.parts), _META_JSON(d.meta))
                 for d in docs
             ),
         )  # fmt: skip
-        db.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences),
-                 c.code, c.page)
-                for c in chunks
-            ),
+        fresh = (
+            (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences),
+             c.code, c.page)
+            for c, old in zip(chunks, old_rows, strict=True)
+            if old < 0
         )  # fmt: skip
-        db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
-        if tokens is not None:
-            db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, tokens TEXT NOT NULL)")
-            db.executemany(
-                "INSERT OR IGNORE INTO tokens VALUES (?,?)",
-                ((c.hash, t) for c, t in zip(chunks, tokens, strict=True)),
+        pairs = [(c.id, old) for c, old in zip(chunks, old_rows, strict=True) if old >= 0]
+        if copy is None or not pairs:
+            db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", fresh)
+        else:  # the new rows and the copied ones, inserted in row order as a full build inserts them
+            db.commit()
+            db.execute("ATTACH DATABASE ? AS old", (f"{copy[0].resolve().as_uri()}?mode=ro",))
+            db.execute("CREATE TEMP TABLE copied (new INTEGER PRIMARY KEY, old INTEGER NOT NULL)")
+            db.executemany("INSERT INTO copied VALUES (?,?)", pairs)
+            db.execute("CREATE TEMP TABLE fresh AS SELECT * FROM main.chunks WHERE 0")
+            db.executemany("INSERT INTO fresh VALUES (?,?,?,?,?,?,?,?,?,?,?)", fresh)
+            columns = ", ".join("c." + c for c in CHUNK_COLUMNS.split(", ")[1:])
+            cur = db.execute(
+                f"INSERT INTO main.chunks SELECT * FROM (SELECT m.new, {columns} FROM copied m JOIN old.chunks c "
+                "ON c.row = m.old UNION ALL SELECT * FROM fresh) ORDER BY 1"
             )
-            if doc_tokens:
-                db.executemany("INSERT OR IGNORE INTO tokens VALUES (?,?)", doc_tokens.items())
+            if cur.rowcount != len(chunks):
+                raise sqlite3.DatabaseError(f"wrote {cur.rowcount} of {len(chunks)} chunks (copying from {copy[0]})")
+            db.commit()
+            db.execute("DETACH DATABASE old")
+        db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
         db.commit()
     finally:
         db.close()
@@ -414,11 +429,15 @@ class Reusable:
     """What an incremental build can take from the current build instead of recomputing."""
 
     chunks: dict[str, tuple[str, list[Chunk]]]  # doc id -> (document hash, its chunks in order)
-    tokens: dict[str, str]  # chunk hash -> BM25 tokens of its text, space-separated
+    # chunk hash -> BM25 tokens of its text, space-separated: only from a build older than the token ids
+    # its BM25 folders hold (`bot.build`), whose store had a `tokens` table
+    tokens: dict[str, str]
 
 
 def previous_chunks(build: Path | None) -> Reusable:
-    """Chunks (by document) and BM25 tokens (by chunk hash) of a build; empty when unreadable."""
+    """Chunks (by document) and the old `tokens` table of a build; empty when unreadable. The chunks'
+    `sentences` are left empty: an unchanged chunk is copied from the store by `write_chunk_store`, sentence
+    spans and all, rather than parsed and serialised again (they are checked to be valid JSON here)."""
     if build is None:
         return Reusable({}, {})
     try:
@@ -426,15 +445,20 @@ def previous_chunks(build: Path | None) -> Reusable:
         try:
             doc_hash = dict(db.execute("SELECT id, hash FROM documents"))
             by_doc: dict[str, tuple[str, list[Chunk]]] = {}
-            for r in db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY row"):
-                chunk = chunk_from_row(r)
-                entry = by_doc.setdefault(chunk.doc_id, (doc_hash[chunk.doc_id], []))
-                entry[1].append(chunk)
+            for row, doc_id, start, end, kind, heading, h, text, code, page in db.execute(
+                'SELECT row, doc_id, start, "end", kind, heading, hash, text, code, page FROM chunks ORDER BY row'
+            ):
+                entry = by_doc.get(doc_id)
+                if entry is None:
+                    entry = by_doc[doc_id] = (doc_hash[doc_id], [])
+                entry[1].append(Chunk(row, doc_id, start, end, text, kind, heading, [], h, code, page))
+            if db.execute("SELECT 1 FROM chunks WHERE NOT json_valid(sentences) LIMIT 1").fetchone():
+                raise ValueError("a chunk's sentence spans are not valid JSON")
             has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
             tokens = dict(db.execute("SELECT hash, tokens FROM tokens")) if has_tokens else {}
         finally:
             db.close()
-    except (sqlite3.Error, KeyError, ValueError) as exc:  # a damaged old build only costs recomputing
+    except (sqlite3.Error, KeyError, ValueError, TypeError) as exc:  # a damaged old build only costs recomputing
         log.warning("not reusing chunks from %s: %s", build, exc)
         return Reusable({}, {})
     return Reusable(by_doc, tokens)

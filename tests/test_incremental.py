@@ -95,8 +95,17 @@ def table(build: Path, sql: str) -> list[tuple]:
 def assert_same_index(a_root: Path, b_root: Path) -> None:
     a, b = resolve_build(a_root), resolve_build(b_root)
     assert a is not None and b is not None
-    sql = 'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences FROM chunks ORDER BY row'
+    sql = 'SELECT row, doc_id, start, "end", kind, heading, hash, text, sentences, code, page FROM chunks ORDER BY row'
     assert table(a, sql) == table(b, sql)
+    # page for page (the file written in the same order), apart from the header's count of commits
+    data_a, data_b = (a / "chunks.sqlite").read_bytes(), (b / "chunks.sqlite").read_bytes()
+    assert len(data_a) == len(data_b) and data_a[100:] == data_b[100:]
+    for folder in ("bm25", "bm25_doc"):  # the BM25 files, the token ids the next build reuses included
+        names = sorted(f.name for f in (a / folder).iterdir())
+        assert names == sorted(f.name for f in (b / folder).iterdir())
+        assert {build_mod.TOKEN_IDS, build_mod.TOKEN_OFFSETS} <= set(names)
+        for name in names:
+            assert (a / folder / name).read_bytes() == (b / folder / name).read_bytes(), (folder, name)
     assert table(a, "SELECT * FROM documents ORDER BY id") == table(b, "SELECT * FROM documents ORDER BY id")
     ia, ib = load_index(a_root), load_index(b_root)
     try:
@@ -168,9 +177,8 @@ def test_damaged_previous_store_is_rebuilt(tmp_path: Path) -> None:
     build = resolve_build(tmp_path / "idx")
     assert build is not None
     reuse = previous_chunks(build)
-    assert len(reuse.chunks) == 20 and reuse.tokens
+    assert len(reuse.chunks) == 20 and not reuse.tokens  # BM25 tokens: from the BM25 folders' token ids
     db = sqlite3.connect(build / "chunks.sqlite")
-    db.execute("DROP TABLE tokens")
     db.execute("UPDATE chunks SET sentences = 'not json' WHERE row = 0")
     db.commit()
     db.close()
@@ -180,6 +188,87 @@ def test_damaged_previous_store_is_rebuilt(tmp_path: Path) -> None:
     assert stats.changed == 1
     full = build_index(docs, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
     assert full.chunks == stats.chunks
+    assert_same_index(tmp_path / "idx", tmp_path / "full")
+
+
+def test_unchanged_chunks_take_their_token_ids_from_the_previous_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unchanged chunks and documents are not tokenised again: their BM25 token ids come from the current
+    build's BM25 folders (renumbered for the new vocabulary), and the result equals a full build, also when
+    the changed document brings new words and removes the only use of others."""
+    docs = synthetic(60)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "inc", embedder, **COMMON)  # type: ignore[arg-type]
+    texts: list[str] = []
+    real = build_mod.tokenize
+    monkeypatch.setattr(build_mod, "tokenize", lambda text: texts.append(text) or real(text))
+    changed = list(docs)
+    changed[0] = replace(changed[0], text="Zolpidem and quetiapine interact. " + changed[0].text)  # new words
+    changed[1] = replace(changed[1], title="Calcinosis", text="Only words nobody else uses: xylophone.")
+    changed.insert(0, Document("first", "Brand new first document", "Ondansetron for nausea in children."))
+    stats = build_index(changed, tmp_path / "inc", embedder, **COMMON)  # type: ignore[arg-type]
+    assert (stats.changed, stats.added) == (2, 1)
+    n_changed = sum(len(chunk_document(d, size=300)) for d in changed[:3])
+    assert len(texts) == n_changed + 3  # the changed and new documents' chunks, and the three documents
+    monkeypatch.setattr(build_mod, "tokenize", real)
+    build_index(changed, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
+    assert_same_index(tmp_path / "inc", tmp_path / "full")
+    for q in ("zolpidem quetiapine", "insulin dose kidney", "xylophone", "ondansetron nausea"):
+        a, b = load_index(tmp_path / "inc"), load_index(tmp_path / "full")
+        try:
+            for lex_a, lex_b in ((a.lexical, b.lexical), (a.doc_lexical, b.doc_lexical)):
+                assert lex_a is not None and lex_b is not None
+                sa, sb = lex_a.scores(q), lex_b.scores(q)
+                assert (sa is None and sb is None) or np.array_equal(sa, sb)  # type: ignore[arg-type]
+        finally:
+            a.close()
+            b.close()
+
+
+def test_token_ids_that_do_not_fit_are_not_reused(tmp_path: Path) -> None:
+    docs = synthetic(30)
+    build_index(docs, tmp_path / "idx", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    rows = len(table(build, "SELECT row FROM chunks"))
+    assert build_mod._previous_ids(build / "bm25", rows) is not None
+    assert build_mod._previous_ids(build / "bm25", rows + 1) is None  # another count of chunks
+    (build / "bm25" / build_mod.TOKEN_IDS).unlink()
+    assert build_mod._previous_ids(build / "bm25", rows) is None
+
+
+def test_build_older_than_token_ids_is_reused_with_its_tokens_table(tmp_path: Path) -> None:
+    """A build written before the BM25 folders held token ids (its store has a `tokens` table instead):
+    the next build reads the tokens from that table and writes what a full build writes."""
+    import hashlib
+
+    docs = synthetic(40)
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    db = sqlite3.connect(build / "chunks.sqlite")
+    db.execute("CREATE TABLE tokens (hash TEXT PRIMARY KEY, tokens TEXT NOT NULL)")
+    for d in docs:
+        for c in chunk_document(d, size=300):
+            db.execute("INSERT OR IGNORE INTO tokens VALUES (?,?)", (c.hash, " ".join(tokenize(embed_text(d, c)))))
+    db.commit()
+    db.close()
+    manifest = json.loads((build / "manifest.json").read_text())
+    for folder in ("bm25", "bm25_doc"):
+        for name in (build_mod.TOKEN_IDS, build_mod.TOKEN_OFFSETS):
+            (build / folder / name).unlink()
+            del manifest["files"][f"{folder}/{name}"]
+    manifest["files"]["chunks.sqlite"] = hashlib.sha256((build / "chunks.sqlite").read_bytes()).hexdigest()
+    from bot.index import write_manifest
+
+    write_manifest(build, manifest)
+    assert build_mod.damaged(build) is None
+    docs[3] = replace(docs[3], text=docs[3].text + " Fever.")
+    stats = build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    assert stats.changed == 1
+    build_index(docs, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
     assert_same_index(tmp_path / "idx", tmp_path / "full")
 
 
