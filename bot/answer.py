@@ -234,11 +234,11 @@ def build_answer(
         # quote from the contraindications of the atorvastatin label need not repeat either
         strong = (title if query.entities else set()) | (section if asked_for else set())
         structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
-        # a long source answers where its title or section names the topic, or the quote itself does; and
-        # where the question has two topic words neither names, the quote names both: the opioid guideline
-        # says "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose
-        # and the question's most specific word (the opioid guideline's "first-line therapy" for acute
-        # musculoskeletal injuries is no answer to "first-line treatment for dermatomyositis")
+        # a long source answers where its title or section names the topic, or the quote itself does: where
+        # neither names it, the quote names two topic words of the question (the opioid guideline says
+        # "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose) and its
+        # most specific word (the guideline's "first-line therapy" for acute musculoskeletal injuries is no
+        # answer to "first-line treatment for dermatomyositis")
         need_topic = 0
         specific = ""
         if doc is not None and doc.length > LONG_DOCUMENT_CHARS and not (query.topic & context):
@@ -273,7 +273,7 @@ def build_answer(
                 own = query.said_by(set(stems) | set(tokenize(lead)))
                 if len(query.topic & own) < need_topic or (must and must not in own):
                     continue
-                if specific and specific not in query.said_by(own):
+                if specific and specific not in own:
                     continue
                 if query.amount and not AMOUNT_RE.search(quote):
                     continue  # a dose question is answered by quotes that state an amount

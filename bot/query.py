@@ -201,11 +201,12 @@ def intent_words(question: str) -> frozenset[str]:
     return frozenset(w.group(0).lower() for w in words if any(a < w.end() and w.start() < b for a, b in spans))
 
 
-def specific_terms(question: str, index: Index, entities: tuple[str, ...], vocab: dict[str, int]) -> tuple[str, ...]:
+def specific_terms(question: str, index: Index, entities: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The question's specific words, as stems, rarest first: words of the topic that are no everyday English
     word, no name of a drug it names, and not what the intents matched ("psoriasis" and "plaque" in "What is
     the Humira dose for plaque psoriasis?" -> ("psoriasi",); "delirium", "icu" in "IV haloperidol dose for
     delirium in the ICU"). Only stems some source holds."""
+    vocab = index.lexical.vocab
     common = english_words() | ACRONYMS.keys()  # an acronym is searched spelt out: the words say it
     asked = intent_words(question)
     named = {t for e in entities for t in tokenize(e)}
@@ -219,8 +220,7 @@ def specific_terms(question: str, index: Index, entities: tuple[str, ...], vocab
             stem = corrected(stem, vocab, entities)
             if stem in vocab and stem not in named and stem not in generic_stems():
                 out[stem] = None
-    lexical = index.lexical
-    return tuple(sorted(out, key=lambda t: -lexical.idf(t)))
+    return tuple(sorted(out, key=lambda t: -index.lexical.idf(t)))
 
 
 def asks_amount(question: str) -> bool:
@@ -401,7 +401,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         _vocab=lexical.vocab,
         search_text=search_text,
         aliases={t: synonym_stems()[t] for t in terms if t in synonym_stems()},
-        specific=specific_terms(question, index, entities, lexical.vocab),
+        specific=specific_terms(question, index, entities),
         amount=asks_amount(question),
     )
 

@@ -377,3 +377,16 @@ def test_an_amount_is_a_dose_not_a_laboratory_value(text: str, amount: bool) -> 
     from bot.query import AMOUNT_RE
 
     assert bool(AMOUNT_RE.search(text)) is amount
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "specific"),
+    [
+        ("What is the Humira dose for plaque psoriasis?", {"psoriasi"}),  # "plaque" is an everyday word
+        ("What dose of adalimumab for a child with polyarticular JIA?", {"polyarticular", "idiopath"}),
+        ("What are the contraindications to atorvastatin?", set()),  # the drug and what is asked: nothing else
+    ],
+)
+def test_the_specific_words_of_a_question(label_engine, question: str, specific: set[str]) -> None:  # type: ignore[no-untyped-def]
+    assert set(analyse(question, label_engine.index).specific) == specific
