@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,3 +346,26 @@ class Postgres:
         with self._lock:
             self._closed = True
         self._drop_idle()
+
+
+class Store:
+    """Tables in a SQLite file (a path) or a PostgreSQL database (a `postgresql://` URL), created on first use:
+    the base of the feedback store and the Slack ledger. A subclass names its tables per dialect (`SCHEMA`),
+    its SQLite file in `BOT_DATA_DIR` (`SQLITE_FILE`) and whether a commit waits for the disk (`SYNCHRONOUS`)."""
+
+    SCHEMA: Mapping[str, Sequence[str]]
+    SQLITE_FILE: str
+    SYNCHRONOUS: Literal["FULL", "NORMAL"] = "FULL"
+
+    def __init__(self, where: Path | str) -> None:
+        self._db = connect(where, synchronous=self.SYNCHRONOUS)
+        self.path = where if isinstance(where, Path) else None
+        self.where = self._db.where  # the file, or host:port/database (no password)
+        self._db.create(self.SCHEMA[self._db.dialect])
+
+    @classmethod
+    def from_settings(cls: type[S], settings: Settings) -> S:
+        return cls(location(settings, cls.SQLITE_FILE))
+
+
+S = TypeVar("S", bound=Store)

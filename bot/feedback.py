@@ -7,13 +7,9 @@ import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .database import connect, location
-
-if TYPE_CHECKING:
-    from .config import Settings
+from .database import Store
 
 SCHEMA = {
     "sqlite": (
@@ -33,18 +29,11 @@ SCHEMA = {
 }
 
 
-class FeedbackStore:
+class FeedbackStore(Store):
     """The votes, from a SQLite file (a path) or a PostgreSQL database (a `postgresql://` URL)."""
 
-    def __init__(self, where: Path | str) -> None:
-        self._db = connect(where)
-        self.path = where if isinstance(where, Path) else None
-        self.where = self._db.where  # the file, or host:port/database (no password)
-        self._db.create(SCHEMA[self._db.dialect])
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FeedbackStore:
-        return cls(location(settings, "feedback.sqlite3"))
+    SCHEMA = SCHEMA
+    SQLITE_FILE = "feedback.sqlite3"
 
     def add(
         self, *, rating: int, question: str, answer: dict[str, Any], channel: str = "web",

@@ -17,13 +17,9 @@ import json
 import logging
 import time
 import uuid
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .database import connect, location
-
-if TYPE_CHECKING:
-    from .config import Settings
+from .database import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +47,16 @@ SCHEMA = {
 }
 
 
-class SlackLedger:
+class SlackLedger(Store):
     """The ledger, in a SQLite file (a path) or a PostgreSQL database (a `postgresql://` URL)."""
 
-    def __init__(self, where: Path | str) -> None:
-        # Every verified request writes here (its signature), on the event loop: no disk flush per commit
-        # (SQLite's synchronous=NORMAL in WAL mode, PostgreSQL's synchronous_commit=off). That is still
-        # crash-safe; a power cut can only lose the last moments' entries, which at worst lets a request
-        # replayed across the cut through, or a 👍/👎 find no answer (it is stored anyway).
-        self._db = connect(where, synchronous="NORMAL")
-        self.path = where if isinstance(where, Path) else None
-        self.where = self._db.where  # the file, or host:port/database (no password)
-        self._db.create(SCHEMA[self._db.dialect])
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SlackLedger:
-        return cls(location(settings, "slack.sqlite3"))
+    SCHEMA = SCHEMA
+    SQLITE_FILE = "slack.sqlite3"
+    # Every verified request writes here (its signature): no disk flush per commit (SQLite's synchronous=NORMAL
+    # in WAL mode, PostgreSQL's synchronous_commit=off). That is still crash-safe; a power cut can only lose the
+    # last moments' entries, which at worst lets a request replayed across the cut through, or a 👍/👎 find no
+    # answer (it is stored anyway).
+    SYNCHRONOUS = "NORMAL"
 
     def first_time(self, *keys: str) -> bool:
         """Record `keys`; True only if none of them was recorded before (atomic across processes and replicas:
