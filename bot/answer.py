@@ -205,6 +205,7 @@ def build_answer(
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
 
     qpairs = _pairs(tokenize(query.text))
+    rarest = _rarest_topic(query, searcher) if not query.entities else ""
     label_doc: str | None = None  # with no drug named, label quotes come from the best label only
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
@@ -250,7 +251,7 @@ def build_answer(
         # a maximum effective dosage" for acetaminophen's maximum dose) gives no quote at all
         must = ""
         if is_label and not query.entities and not (query.topic & title):
-            must = _rarest_topic(query, searcher)
+            must = rarest
         # a dose question that names something specific (an indication, a population, a route: "uveitis",
         # "delirium", "ICU") is answered by a label only when the label speaks of all of it, and by another
         # source only in quotes that name its most specific word: another indication's dose is no answer

@@ -201,11 +201,15 @@ def intent_words(question: str) -> frozenset[str]:
     return frozenset(w.group(0).lower() for w in words if any(a < w.end() and w.start() < b for a, b in spans))
 
 
-def specific_terms(question: str, index: Index, entities: tuple[str, ...] = ()) -> tuple[str, ...]:
+def specific_terms(
+    question: str, index: Index, entities: tuple[str, ...] = (), *, fixed: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
     """The question's specific words, as stems, rarest first: words of the topic that are no everyday English
     word, no name of a drug it names, and not what the intents matched ("psoriasis" and "plaque" in "What is
     the Humira dose for plaque psoriasis?" -> ("psoriasi",); "delirium", "icu" in "IV haloperidol dose for
-    delirium in the ICU"). Only stems some source holds."""
+    delirium in the ICU"). Only stems some source holds, misspellings corrected (`fixed`: the corrections
+    `analyse` already made, so none is looked for twice)."""
+    fixed = fixed or {}
     vocab = index.lexical.vocab
     common = english_words() | ACRONYMS.keys()  # an acronym is searched spelt out: the words say it
     asked = intent_words(question)
@@ -217,7 +221,7 @@ def specific_terms(question: str, index: Index, entities: tuple[str, ...] = ()) 
         if len(word) < 3 or word in common or word in asked or word in QUESTION_WORDS or word.isdigit():
             continue
         for stem in tokenize(word):
-            stem = corrected(stem, vocab, entities)
+            stem = fixed[stem] if stem in fixed else corrected(stem, vocab, entities)
             if stem in vocab and stem not in named and stem not in generic_stems():
                 out[stem] = None
     return tuple(sorted(out, key=lambda t: -index.lexical.idf(t)))
@@ -386,8 +390,9 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
-    stems = [corrected(t, lexical.vocab, entities) for t in dict.fromkeys(tokenize(" ".join(words)))]
-    terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(stems)}
+    fixed = {t: corrected(t, lexical.vocab, entities) for t in dict.fromkeys(tokenize(" ".join(words)))}
+    terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
+    synonyms = synonym_stems()
     intents = intents_of(question)
     codes = frozenset(c for name in intents for c in INTENTS[name][1])
     return Query(
@@ -400,8 +405,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,
-        aliases={t: synonym_stems()[t] for t in terms if t in synonym_stems()},
-        specific=specific_terms(question, index, entities),
+        aliases={t: synonyms[t] for t in terms if t in synonyms},
+        specific=specific_terms(question, index, entities, fixed=fixed),
         amount=asks_amount(question),
     )
 
