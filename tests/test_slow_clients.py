@@ -138,13 +138,13 @@ def bot_serve(settings: Settings, tmp: Path, *, nofile: int | None = None, **env
     full_env = bot_env(tmp, BOT_MODEL="hash:64", BOT_MIN_SCORE="0.05", BOT_RATE_LIMIT_PER_MINUTE="0",
                        BOT_DATA_DIR=str(tmp / "data"), **env)  # fmt: skip
 
-    def limit_files() -> None:
-        if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
+    command = [*BOT, "serve", "--index", str(settings.index), "--no-build", "--port", str(port)]
+    if nofile is not None:
+        # `ulimit` in a shell that then execs the server, not a preexec_fn: a fork with Python code to run in the
+        # child (preexec_fn) aborts when an earlier test left gRPC threads in this process (Ray, Milvus tests).
+        command = ["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh", *command]
     with log_path.open("wb") as log:
-        command = [*BOT, "serve", "--index", str(settings.index), "--no-build", "--port", str(port)]
-        server = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_files)
+        server = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
