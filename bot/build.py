@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .cache import VectorCache
-from .chunking import chunk_document, content_hash, embed_text
+from .chunking import chunk_document, content_hash, embed_text, has_body
 from .documents import Chunk, Document
 from .embedding import Embedder
 from .index import (
@@ -48,7 +48,7 @@ from .index import (
     write_manifest,
 )
 from .ingest import Problem
-from .lexical import K1, B, Lexical, tokenize
+from .lexical import K1, B, Lexical, has_words, index_into, tokenize
 from .vectors import (
     HNSW_THRESHOLD,
     VECTOR_INDEX_TYPES,
@@ -114,6 +114,27 @@ def doc_hash(doc: Document) -> str:
     outline = json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in doc.parts])
     meta = _META_JSON(doc.meta)
     return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text, outline, meta)
+
+
+NO_BODY = "nothing to index: a title or headings only, no text under them"
+NO_WORDS = "nothing to index: no searchable word (only punctuation, stop words or single letters)"
+
+
+def indexable(docs: list[Document]) -> tuple[list[Document], list[Problem]]:
+    """The documents that give the index something, and a problem (the file, or the file and line, and
+    why) for each of the others, which are left out as an unreadable file is: a document of only a title
+    or headings makes no chunk, and one with no word BM25 keeps (title and text) is found by no search.
+    Cheap for a real document: each check stops at its first letter or word that counts."""
+    kept: list[Document] = []
+    skipped: list[Problem] = []
+    for doc in docs:
+        if not has_body(doc):
+            skipped.append(Problem(doc.source or doc.id, NO_BODY))
+        elif not has_words(document_text(doc.id, doc.title, doc.text)):
+            skipped.append(Problem(doc.source or doc.id, NO_WORDS))
+        else:
+            kept.append(doc)
+    return kept, skipped
 
 
 def corpus_fingerprint(hashes: dict[str, str]) -> str:
@@ -279,7 +300,12 @@ def build_index(
     Vectors are reused from the current index and from the vector cache in `cache_dir`.
     """
     t0 = time.perf_counter()
-    stats = BuildStats(documents=len(docs), problems=list(problems or []))
+    docs, skipped = indexable(docs)  # none of them reaches the chunker or BM25; each is reported
+    for problem in skipped:
+        log.warning("skipped %s: %s", problem.path, problem.reason)
+    stats = BuildStats(documents=len(docs), problems=[*(problems or []), *skipped])
+    if not docs:  # before the lock and any write: the current index, if any, keeps serving
+        raise BuildError(f"no readable documents ({len(stats.problems)} problems); the current index is unchanged")
     hashes = {d.id: doc_hash(d) for d in docs}
     fingerprint = corpus_fingerprint(hashes)
     chunking = {"size": chunk_size, "overlap": chunk_overlap, "version": CHUNKING_VERSION}
@@ -601,12 +627,12 @@ def _lexical(
     vocab = {words[w]: i for i, w in enumerate(order.tolist())}
     retriever = bm25s.BM25(k1=K1, b=B)
     ids: Any = []
-    if tokens and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
+    if vocab and (retriever.method, retriever.idf_method) == ("lucene", "lucene"):
         retriever.build_index_from_ids = functools.partial(_bm25_scores, retriever)
         ids = _FlatIds(flat, lengths)
-    elif tokens:
+    elif vocab:
         ids = [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(tokens))]
-    retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+    index_into(retriever, ids, vocab, len(tokens))  # no word at all (no row, or none with a word): no crash
     return Lexical(retriever, vocab), flat.astype(np.int32), offsets
 
 

@@ -26,6 +26,7 @@ ABBREVIATIONS = {
     "e.g", "i.e", "vs", "etc", "dr", "mr", "mrs", "ms", "prof", "fig", "figs", "al", "approx", "no",
     "ref", "refs", "vol", "eq", "st", "mg", "ml", "min", "max", "sec", "ca", "cf", "resp", "inc", "co",
 }  # fmt: skip
+WORD_CHAR_RE = re.compile(r"\w")
 TRAILING_CITATION_RE = re.compile(r"(?<=[A-Za-z)\]%])\s+\d{1,3}(?:\s*,\s*\d{1,3})*\s*[.;]?$")
 
 
@@ -54,7 +55,10 @@ def _is_heading(line: str, next_line: str | None) -> bool:
 def part_blocks(doc: Document) -> list[Block]:
     """A structured document's blocks: each line of each part (a paragraph, list item or table row), with
     the part's section path as heading. Headings are outside parts, so they are never quoted."""
-    out: list[Block] = []
+    return list(_part_blocks(doc))
+
+
+def _part_blocks(doc: Document) -> Iterator[Block]:
     for n, part in enumerate(doc.parts):
         pos = part.start
         for line in doc.text[part.start : part.end].split("\n"):
@@ -64,48 +68,56 @@ def part_blocks(doc: Document) -> list[Block]:
             if bullet and bullet.end() < e:
                 s = bullet.end()
             if e > s:
-                out.append(Block(s, e, part.heading, doc.kind_at(s), n))
-    return out
+                yield Block(s, e, part.heading, doc.kind_at(s), n)
 
 
 def blocks(doc: Document) -> list[Block]:
     """Paragraphs and bullets of a document, each with its heading and kind."""
+    return list(iter_blocks(doc))
+
+
+def iter_blocks(doc: Document) -> Iterator[Block]:
+    """`blocks`, one at a time."""
     if doc.parts:
-        return part_blocks(doc)
+        yield from _part_blocks(doc)
+        return
     text = doc.text
     lines: list[tuple[int, int]] = []
     pos = 0
     for raw in text.split("\n"):
         lines.append((pos, pos + len(raw)))
         pos += len(raw) + 1
-    out: list[Block] = []
     heading = ""
     para: tuple[int, int] | None = None
-
-    def flush() -> None:
-        nonlocal para
-        if para is not None:
-            out.append(Block(para[0], para[1], heading, doc.kind_at(para[0])))
-            para = None
-
     for i, (s, e) in enumerate(lines):
         line = text[s:e]
         next_line = text[lines[i + 1][0] : lines[i + 1][1]] if i + 1 < len(lines) else None
-        if not line.strip():
-            flush()
+        blank = not line.strip()
+        is_heading = not blank and _is_heading(line, next_line)
+        bullet = None if blank or is_heading else BULLET_RE.match(line)
+        if para is not None and (blank or is_heading or bullet):  # each ends a paragraph
+            yield Block(para[0], para[1], heading, doc.kind_at(para[0]))
+            para = None
+        if blank:
             continue
-        if _is_heading(line, next_line):
-            flush()
+        if is_heading:
             heading = line.strip().lstrip("#").strip()
             continue
-        bullet = BULLET_RE.match(line)
         if bullet:
-            flush()
-            out.append(Block(s + bullet.end(), e, heading, doc.kind_at(s)))
+            yield Block(s + bullet.end(), e, heading, doc.kind_at(s))
             continue
         para = (s, e) if para is None else (para[0], e)
-    flush()
-    return out
+    if para is not None:
+        yield Block(para[0], para[1], heading, doc.kind_at(para[0]))
+
+
+def has_body(doc: Document) -> bool:
+    """Whether `chunk_document` gives the document any chunk: some text besides headings (and bullet marks).
+    A document of only a title or headings ("# Title") has none. Stops at the first block with a letter or
+    digit (which always ends up in a sentence), splitting sentences only of a block with none."""
+    return any(
+        WORD_CHAR_RE.search(doc.text, b.start, b.end) or sentences(doc.text, b.start, b.end) for b in iter_blocks(doc)
+    )
 
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -193,7 +205,7 @@ def embed_text(doc: Document, chunk: Chunk) -> str:
 def chunk_document(doc: Document, *, size: int = 800, overlap: int = 1, first_id: int = 0) -> list[Chunk]:
     """Chunks of one document; ids count up from `first_id`."""
     groups: list[tuple[str, str, int, list[Span]]] = []
-    for block in blocks(doc):
+    for block in iter_blocks(doc):
         sents = sentences(doc.text, block.start, block.end, max_len=size)
         if doc.cites_inline:
             sents = [quote_span(doc.text, s) for s in sents]

@@ -162,12 +162,16 @@ def main_options(
 
 
 def do_index(settings: Settings, *, progress: bool = True, force: bool = False) -> Any:
-    from .build import build_index
+    from .build import build_index, indexable
     from .embedding import load_embedder
     from .ingest import load_corpus
 
     corpora = settings.corpora
     report = load_corpus(corpora if len(corpora) > 1 else corpora[0])
+    report.documents, skipped = indexable(report.documents)  # a title only, or no searchable word: skipped too
+    for problem in skipped:
+        log.warning("skipped %s: %s", problem.path, problem.reason)
+    report.problems.extend(skipped)
     if not report.documents:
         from .build import BuildError
 

@@ -35,6 +35,38 @@ def tokenize(text: str) -> list[str]:
     return list(_stemmer().stemWords(words))
 
 
+def has_words(text: str) -> bool:
+    """Whether `tokenize(text)` gives any token (a word of two or more letters or digits that is no stop
+    word), found without stemming the whole text: a text of only punctuation or stop words has none."""
+    stop = _stopwords()
+    return any(m.group() not in stop for m in TOKEN_RE.finditer(text.lower()))
+
+
+def empty_scores(n_docs: int, dtype: str = "float32") -> dict:  # type: ignore[type-arg]
+    """bm25s's score matrix (CSC: a column per word) of `n_docs` rows and no word at all."""
+    return {
+        "data": np.zeros(0, dtype=dtype),
+        "indices": np.zeros(0, dtype=np.int32),
+        "indptr": np.zeros(1, dtype=np.int64),
+        "num_docs": n_docs,
+    }
+
+
+def index_into(retriever, ids, vocab: dict[str, int], n_docs: int) -> None:  # type: ignore[no-untyped-def]
+    """`retriever.index` the token ids `ids` of `n_docs` rows. bm25s cannot index an empty vocabulary (no row,
+    or rows of only punctuation and stop words): it fails on `max()` of an empty sequence, or divides by a
+    mean length of 0. Such an index is built here as bm25s would lay it out: `n_docs` rows, no word, so
+    every query finds nothing (`Lexical.scores` is None)."""
+    import bm25s
+
+    if not vocab:
+        retriever.build_index_from_ids = lambda **_: empty_scores(n_docs, retriever.dtype)
+        retriever.nonoccurrence_array = None
+    retriever.index(
+        bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), create_empty_token=bool(vocab), show_progress=False
+    )
+
+
 class Lexical:
     """A BM25 index whose document numbers are the chunk rows of the vector index."""
 
@@ -52,7 +84,7 @@ class Lexical:
         vocab: dict[str, int] = {}
         ids = [[vocab.setdefault(t, len(vocab)) for t in tokenize(text)] for text in texts]
         retriever = bm25s.BM25(k1=K1, b=B)
-        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        index_into(retriever, ids, vocab, len(texts))
         return cls(retriever, vocab)
 
     def save(self, path: Path) -> None:
