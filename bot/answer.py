@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
-from .doses import doses_for_what_was_asked, holds_all
+from .doses import amount_of, doses_for_what_was_asked, holds_all
+from .drugs import names_any
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import AMOUNT_RE, Query, analyse
@@ -218,6 +219,15 @@ def build_answer(
         if query.entities and not is_label:
             if not _names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
                 continue
+        # a drug asked about that no label is about is named by every quote: the VIAGRA label's BPH study
+        # is no answer about tadalafil, a dermatomyositis page none about diltiazem; a short source may name
+        # it once, in its title or another sentence of the passage, a label or a long source in the quote
+        long_doc = doc is not None and doc.length > LONG_DOCUMENT_CHARS
+        name_drug = bool(query.drugs) and not query.entities
+        if name_drug and not (is_label or long_doc):
+            if not names_any(chunk.text + " " + (doc.title if doc else ""), query.drugs):
+                continue
+        quote_names_drug = name_drug and (is_label or long_doc)
         if is_label and not query.entities:
             label_doc = label_doc or chunk.doc_id
             if chunk.doc_id != label_doc:
@@ -276,8 +286,12 @@ def build_answer(
                     continue
                 if specific and specific not in own:
                     continue
+                if quote_names_drug and not names_any(lead + " " + quote, query.drugs):
+                    continue
                 if query.amount and not AMOUNT_RE.search(quote):
                     continue  # a dose question is answered by quotes that state an amount
+                if query.amount and quote_names_drug and not amount_of(quote, query.drugs):
+                    continue  # … of the drug asked about, where the source is not about that drug
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
                 if PAIR_BONUS and qpairs:

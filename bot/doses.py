@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
-from .query import Query
+from .drugs import spelling
+from .lexical import TOKEN_RE
+from .query import AMOUNT_RE, Query
 
 if TYPE_CHECKING:
     from .documents import Chunk
@@ -25,6 +27,7 @@ CHILD_RE = re.compile(
 ADULT_RE = re.compile(r"\b(adults?|grown[- ]?ups?)\b", re.I)
 AGE_RE = re.compile(r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b", re.I)  # "13 year old", "72-year-old"
 ADULT_AGE = 18
+NEAR_CHARS = 60  # an amount this close to a drug's name is an amount of that drug
 
 
 class Quoted(Protocol):
@@ -49,6 +52,19 @@ def population(question: str) -> str | None:
     if child == adult:
         return None
     return "child" if child else "adult"
+
+
+def amount_of(text: str, drugs: tuple[str, ...]) -> bool:
+    """The text states an amount next to the name of one of `drugs` ("sublingual buprenorphine 16 mg",
+    "8 mg of buprenorphine"), not only somewhere else ("patients receiving ≥90 MME/day … were able to
+    transition to sublingual buprenorphine" gives no buprenorphine dose)."""
+    firsts = {spelling(d.split()[0]) for d in drugs if d}
+    names = [m for m in TOKEN_RE.finditer(text) if spelling(m.group(0)) in firsts]
+    return any(
+        name.start() - NEAR_CHARS <= amount.end() and amount.start() <= name.end() + NEAR_CHARS
+        for amount in AMOUNT_RE.finditer(text)
+        for name in names
+    )
 
 
 def holds_all(searcher: Searcher, doc_no: int, terms: tuple[str, ...]) -> bool:

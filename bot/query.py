@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .drugs import asked_about, with_generics
 from .lexical import TOKEN_RE, tokenize
 
 if TYPE_CHECKING:
     from .index import Index
 
 # What a question asks for -> the SPL section codes (bot/sections.py) whose text answers it.
+# "How is a migraine attack treated with triptans?" asks how the drug is given: its dose, not that it is used.
+TREATED_WITH = r"\bhow (is|are) \w[\w\s'-]{0,60}\btreated with\b"
 INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
         r"\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b|\bhow (should|do|to) \w+ (take|use|give)"
-        r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b",
+        r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|" + TREATED_WITH,
         ("34068-7", "43678-2"),
     ),
     "contraindication": (
@@ -65,7 +68,10 @@ AMOUNT = (
 )
 AMOUNT_RE = re.compile(AMOUNT, re.I)
 AMOUNT_QUESTION_RE = re.compile(
-    r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b(?!-)|\bhow much\b|\bmg\b", re.I
+    r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b(?!-)|\bhow much\b|\bmg\b"
+    + "|"
+    + TREATED_WITH,
+    re.I,
 )  # "low-dose colchicine" names a regimen, "dose-dependent" an effect: neither asks for an amount
 NOT_AMOUNT_RE = re.compile(r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos", re.I)
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
@@ -142,6 +148,7 @@ class Query:
     aliases: dict[str, frozenset[str]] = field(default_factory=dict)  # term -> stems that say it too (SYNONYMS)
     specific: tuple[str, ...] = ()  # specific_terms: the topic's uncommon words, rarest first
     amount: bool = False  # asks_amount: the answer must state an amount
+    drugs: tuple[str, ...] = ()  # generics of the drugs it asks about that some source names (bot/drugs.py)
 
     def said_by(self, stems: set[str]) -> set[str]:
         """`stems` of a quote with the question's terms that they say in other words added."""
@@ -385,6 +392,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     """The query object for a cleaned question over one index (`focus`: the title key it names,
     `Searcher.focus_of`)."""
     lexical = index.lexical
+    question = with_generics(question, lambda name: _all_known(name, lexical.vocab))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
@@ -408,7 +416,13 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         aliases={t: synonyms[t] for t in terms if t in synonyms},
         specific=specific_terms(question, index, entities, fixed=fixed),
         amount=asks_amount(question),
+        drugs=tuple(d for d in asked_about(question) if _all_known(d, lexical.vocab)),
     )
+
+
+def _all_known(name: str, vocab: Mapping[str, int]) -> bool:
+    stems = tokenize(name)
+    return bool(stems) and all(s in vocab for s in stems)
 
 
 def entity_names(meta: dict[str, object]) -> list[str]:

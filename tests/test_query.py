@@ -183,6 +183,8 @@ def label_engine(labels: Settings):  # type: ignore[no-untyped-def]
         ("Does IVIG help in TNFB therapy?", (), ()),  # acronyms may be spelt out in the sources
         ("Is there a livertoxicity warning for atorvastatin?", ("atorvastatin",), ()),  # two words run together
         ("Which children should not get the diphenhydramine cough syrup?", ("diphenhydramine",), ()),
+        ("haldol dose elderly", ("haloperidol",), ()),  # a brand no label says, read as its generic
+        ("Pt on Haldol became hypotensive - which vasopressor should be avoided?", ("haloperidol",), ()),
     ],
 )
 def test_analyse_names_drugs_and_unknown_words(
@@ -300,6 +302,8 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("Does atorvastatin need a dose adjustment in kidney disease?", False),
         ("What should be done after an overdose of atorvastatin?", False),
         ("Can sildenafil be taken with food?", False),
+        ("How is a migraine attack treated with triptans?", True),  # how the drug is given: its dose
+        ("Are patients treated with statins at higher risk of diabetes?", False),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
@@ -390,3 +394,28 @@ def test_an_amount_is_a_dose_not_a_laboratory_value(text: str, amount: bool) -> 
 )
 def test_the_specific_words_of_a_question(label_engine, question: str, specific: set[str]) -> None:  # type: ignore[no-untyped-def]
     assert set(analyse(question, label_engine.index).specific) == specific
+
+
+@needs_spl
+def test_a_drug_no_label_is_about_is_named_by_every_quote(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # the VIAGRA label names tamsulosin among the alpha-blockers: only its quotes that do may answer
+    query = analyse("Does tamsulosin cause dizziness?", label_engine.index)
+    assert query.drugs == ("tamsulosin",) and not query.entities
+    answer = label_engine.ask("Does tamsulosin cause dizziness?")
+    assert all("tamsulosin" in b.quote.lower() for b in answer.quotes())
+
+
+@pytest.mark.parametrize(
+    ("text", "states"),
+    [
+        ("Buprenorphine 16 mg daily was given.", True),
+        ("a dose of 8 mg of sublingual buprenorphine", True),
+        ("patients receiving high-dosage opioids (defined in this study as ≥90 MME/day) for chronic pain found "
+         "that 44.6% … were able to successfully transition to sublingual buprenorphine", False),
+        ("Buprenorphine is an option for opioid use disorder.", False),
+    ],
+)  # fmt: skip
+def test_an_amount_of_a_drug_stands_next_to_its_name(text: str, states: bool) -> None:
+    from bot.doses import amount_of
+
+    assert amount_of(text, ("buprenorphine",)) is states

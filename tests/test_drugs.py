@@ -1,0 +1,80 @@
+"""Drug names: brands read as generics, examples told from the drug asked about, a damaged list refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.drugs import DrugListError, asked_about, drug_names, names_any, parse, with_generics
+
+
+def test_the_shipped_list_loads_with_one_generic_per_brand() -> None:
+    names = drug_names()
+    assert names.generic_of["haldol"] == "haloperidol"
+    assert names.generic_of["lipitor"] == "atorvastatin"
+    assert names.generic_of["diltiazem"] == "diltiazem"
+    assert "haldol" in names.brands and "haloperidol" not in names.brands
+
+
+@pytest.mark.parametrize(
+    ("question", "drugs"),
+    [
+        ("haldol dose elderly", ("haloperidol",)),
+        ("Does diltiazem shrink calcinosis deposits in juvenile dermatomyositis?", ("diltiazem",)),
+        ("My patient takes tamsulosin for BPH and wants Viagra.", ("tamsulosin", "sildenafil")),
+        ("Should I start a long-acting opioid like OxyContin for new chronic back pain?", ()),  # an example
+        ("Are NSAIDs such as ibuprofen safe in pregnancy?", ()),
+        ("What are the symptoms of fifth disease?", ()),
+    ],
+)  # fmt: skip
+def test_the_drugs_a_question_asks_about(question: str, drugs: tuple[str, ...]) -> None:
+    assert asked_about(question) == drugs
+
+
+@pytest.mark.parametrize(
+    ("question", "known", "expected"),
+    [
+        ("haldol dose elderly", {"haloperidol"}, "haloperidol dose elderly"),
+        ("Pt on Haldol became hypotensive", {"haloperidol"}, "Pt on haloperidol became hypotensive"),
+        ("haldol dose elderly", {"haldol", "haloperidol"}, "haldol dose elderly"),  # the sources say Haldol
+        ("haldol dose elderly", set(), "haldol dose elderly"),  # neither: left to decline as unknown
+        ("Is haloperidol safe?", {"haloperidol"}, "Is haloperidol safe?"),
+    ],
+)  # fmt: skip
+def test_a_brand_no_source_holds_is_read_as_its_generic(question: str, known: set[str], expected: str) -> None:
+    assert with_generics(question, lambda name: name.lower() in known) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Haloperidol\tHaldol\n",  # generic not lower-case
+        "haloperidol\tHaldol\textra\n",  # three fields
+        "\tHaldol\n",  # no generic
+        "haloperidol\tHaldol\ndroperidol\tHaldol\n",  # one brand, two generics (reported on its line)
+    ],
+)
+def test_a_damaged_drug_list_is_a_clear_error(text: str) -> None:
+    with pytest.raises(DrugListError, match=r"drugs.tsv line \d"):
+        parse(text)
+
+
+def test_comments_and_brandless_generics_parse() -> None:
+    names = parse("# comment\nzolpidem\tAmbien|Edluar\nbaclofen\n\nlisinopril\t\n")
+    assert names.generic_of == {"zolpidem": "zolpidem", "ambien": "zolpidem", "edluar": "zolpidem",
+                                "baclofen": "baclofen", "lisinopril": "lisinopril"}  # fmt: skip
+    assert names.named_in("Is Ambien or baclofen stronger?") == [(3, 9, "zolpidem"), (13, 21, "baclofen")]
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "names"),
+    [
+        ("Use of clomifene during early pregnancy", "clomiphene", True),  # INN spelling
+        ("Oestradiol levels fell", "estradiol", True),
+        ("Sulphasalazine was stopped", "sulfasalazine", True),
+        ("Use of macrolides in mother and child", "erythromycin", False),  # a class does not name its drugs
+        ("insulin glargine once daily", "insulin glargine", True),
+        ("insulin was started", "insulin glargine", False),
+    ],
+)  # fmt: skip
+def test_a_drug_is_named_in_any_of_its_spellings(text: str, drug: str, names: bool) -> None:
+    assert names_any(text, (drug,)) is names
