@@ -81,6 +81,10 @@ SHORT_ITEM_CHARS = 100
 # the quote itself does: a passage of the CDC opioid guideline that never names migraine is no answer to
 # a migraine question, however close its words.
 LONG_DOCUMENT_CHARS = 20_000
+# A label's sections that state what the product holds or how it is packed, never how much to take: Active
+# Ingredient, Description, How Supplied, Package Label
+STRENGTH_CODES = frozenset({"55106-9", "34089-3", "34069-5", "51945-4"})
+LEXICAL_EXTRA = 3  # passages best by their own BM25 that an answer considers besides the ranking's top_k
 # The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
 HIGHLIGHTS = "Highlights"
 HIGHLIGHTS_BONUS = 0.05
@@ -143,6 +147,21 @@ def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
     return ~np.isin(index.doc_of_row, labels)
 
 
+def _answer_rows(
+    rows: np.ndarray, scores: np.ndarray, cands: Candidates, query: Query, searcher: Searcher, top_k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking's first `top_k` rows, and after them the passages whose own words say the question's topic
+    best (the first LEXICAL_EXTRA by BM25 over its topic words), if the ranking put them lower: a guideline's
+    one-sentence recommendation is a short chunk, which the ranking marks down, but it is the passage that
+    answers. What the question asks about it ("together", "dose") is no reason to add a passage."""
+    words = [w for w in TOKEN_RE.findall(query.for_search) if set(tokenize(w)) & query.topic]
+    if LEXICAL_EXTRA <= 0 or not words:
+        return rows[:top_k], scores[:top_k]
+    best, _ = searcher.index.lexical.search(" ".join(words), LEXICAL_EXTRA)
+    keep = (np.arange(len(rows)) < top_k) | np.isin(rows, best)
+    return rows[keep], scores[keep]
+
+
 def _rarest_topic(query: Query, searcher: Searcher) -> str:
     """The question's most specific topic word that some source holds: the one fewest documents hold
     ("acetaminophen" in "What is the maximum daily dose of acetaminophen?", though the guideline that holds
@@ -193,7 +212,7 @@ def build_answer(
     if len(rows) == 0 or confidence < floor:
         return decline(question)
 
-    rows, scores = rows[: policy.top_k], scores[: policy.top_k]
+    rows, scores = _answer_rows(rows, scores, cands, query, searcher, policy.top_k)
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
     if (
@@ -232,6 +251,8 @@ def build_answer(
             label_doc = label_doc or chunk.doc_id
             if chunk.doc_id != label_doc:
                 continue
+        if query.amount and chunk.code in STRENGTH_CODES:
+            continue  # "Diphenhydramine HCl 6.25 mg" (in each 5 mL) is what the product holds, not a dose
         asked_for = chunk.code is not None and chunk.code in query.codes
         bonus = SECTION_QUOTE_BONUS if asked_for else 0.0
         if asked_for and (PATH_SEP not in chunk.heading or chunk.heading.endswith(HIGHLIGHTS)):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
-from .lexical import TOKEN_RE
+from .lexical import TOKEN_RE, tokenize
 
 DATA_FILE = "drugs.tsv"
 MIN_NAME_CHARS = 4
@@ -25,6 +25,7 @@ class DrugListError(ValueError):
 class DrugNames:
     generic_of: dict[str, str]  # name (generic or brand) -> its generic, both as words ("depo provera")
     brands: frozenset[str]  # lower-case brand names
+    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # generic -> its classes ("nitrates")
 
     def named_in(self, question: str) -> list[tuple[int, int, str]]:
         """(start, end, generic) of each drug name the question holds as whole words, longest names first."""
@@ -43,19 +44,22 @@ class DrugNames:
 
 
 def parse(text: str) -> DrugNames:
-    """The drug list from its text: `generic<TAB>Brand|Brand` a line, `#` comments."""
+    """The drug list from its text: `generic<TAB>Brand|Brand<TAB>class|class` a line, `#` comments."""
     generic_of: dict[str, str] = {}
     brands: set[str] = set()
+    classes: dict[str, tuple[str, ...]] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        fields = line.rstrip("\n").split("\t")
+        fields = line.rstrip("\n").split("\t") + ["", ""]
         generic = fields[0].strip()
-        if len(fields) > 2 or not generic or generic != generic.lower():
-            raise DrugListError(f"{DATA_FILE} line {number}: expected 'generic<TAB>Brand|Brand', got {line!r}")
+        if len(fields) > 5 or not generic or generic != generic.lower():
+            raise DrugListError(
+                f"{DATA_FILE} line {number}: expected 'generic<TAB>Brand|Brand<TAB>class|class', got {line!r}"
+            )
         generic = _key(generic)
         generic_of.setdefault(generic, generic)
-        for brand in fields[1].split("|") if len(fields) == 2 else []:
+        for brand in fields[1].split("|"):
             name = _key(brand)
             if name and generic_of.get(name, generic) != generic:
                 raise DrugListError(
@@ -64,7 +68,10 @@ def parse(text: str) -> DrugNames:
             if name:
                 generic_of[name] = generic
                 brands.add(name)
-    return DrugNames(generic_of, frozenset(brands))
+        found = tuple(_key(c) for c in fields[2].split("|") if _key(c))
+        if found:
+            classes[generic] = classes.get(generic, ()) + found
+    return DrugNames(generic_of, frozenset(brands), classes)
 
 
 def _key(name: str) -> str:
@@ -77,15 +84,21 @@ def drug_names() -> DrugNames:
     return parse(files("bot").joinpath("data", DATA_FILE).read_text(encoding="utf-8"))
 
 
-def with_generics(question: str, known: Callable[[str], bool]) -> str:
-    """The question with each brand name that no source holds written as its generic, where a source holds
-    that ("haldol dose elderly" -> "haloperidol dose elderly" over a haloperidol label that never says Haldol)."""
+def with_generics(question: str, known: Callable[[str], bool], *, classes: bool = True) -> str:
+    """The question with each drug name that no source holds written as one the sources do hold: a brand as
+    its generic ("haldol dose elderly" -> "haloperidol dose elderly" over a haloperidol label that never says
+    Haldol), else a drug as its class ("on isosorbide mononitrate … sildenafil" -> "on nitrates … sildenafil"
+    over a label that contraindicates "organic nitrates"; not with `classes` false: a class has no dose)."""
     names = drug_names()
     out, last = [], 0
     for start, end, generic in names.named_in(question):
         written = question[start:end]
-        if written.lower() in names.brands and not known(written) and known(generic):
-            out += [question[last:start], generic]
+        if known(written):
+            continue
+        kinds = names.classes.get(generic, ()) if classes else ()
+        said = [n for n in (generic, *kinds) if n != written.lower() and known(n)]
+        if said:
+            out += [question[last:start], said[0]]
             last = end
     return "".join(out) + question[last:] if out else question
 
@@ -105,6 +118,20 @@ def spelling(words: str) -> str:
 
 
 def names_any(text: str, drugs: tuple[str, ...]) -> bool:
-    """Whether the text names one of `drugs` (generics as words), in any of their spellings."""
-    low = " " + spelling(" ".join(TOKEN_RE.findall(text))) + " "
-    return any(f" {spelling(d)} " in low for d in drugs)
+    """Whether the text names one of `drugs` (generics as words) in any of their spellings, or one of their
+    classes ("use of macrolides" names erythromycin's class)."""
+    words = TOKEN_RE.findall(text)
+    low = " " + spelling(" ".join(words)) + " "
+    if any(f" {spelling(d)} " in low for d in drugs):
+        return True
+    classes = {c for d in drugs for c in drug_names().classes.get(d, ())}
+    if not classes:
+        return False
+    stems = " " + " ".join(tokenize(" ".join(words))) + " "
+    return any(f" {' '.join(tokenize(c))} " in stems for c in classes if tokenize(c))
+
+
+def same_drugs(names: tuple[str, ...]) -> frozenset[str]:
+    """The distinct drugs among `names` (brands and generics: "viagra" and "sildenafil" are one)."""
+    generic_of = drug_names().generic_of
+    return frozenset(generic_of.get(" ".join(TOKEN_RE.findall(n.lower())), n) for n in names)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .drugs import asked_about, with_generics
+from .drugs import asked_about, same_drugs, with_generics
 from .lexical import TOKEN_RE, tokenize
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ TREATED_WITH = r"\bhow (is|are) \w[\w\s'-]{0,60}\btreated with\b"
 INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
-        r"\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b|\bhow (should|do|to) \w+ (take|use|give)"
+        r"\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b|\bhow (should|do|to) \w+ (take|use|give|start)"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|" + TREATED_WITH,
         ("34068-7", "43678-2"),
     ),
@@ -40,7 +40,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("34066-1", "43685-7", "34071-1", "42232-9", "34084-4"),
     ),
     "interaction": (
-        r"\binteract|\btogether with\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
+        r"\binteract|\btogether\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
         r"|\b(while|when) (taking|using|on)\b|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
         ("34073-7", "34070-3"),
     ),
@@ -117,6 +117,12 @@ ACRONYMS = {
     "jia": "juvenile idiopathic arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
 }  # fmt: skip
+# Clinicians' short forms, read as the words the sources use ("opioids and benzos together").
+SHORT_FORMS = {
+    "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
+    "pts": "patients", "meds": "medicines", "htn": "hypertension", "afib": "atrial fibrillation",
+}  # fmt: skip
+SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 # Words a question may use for what a source says in other words ("breastfeeding" in a question, "nursing
 # mothers" and "human milk" in a label): a quote that says the other word says the question's word.
 SYNONYMS = (
@@ -392,7 +398,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     """The query object for a cleaned question over one index (`focus`: the title key it names,
     `Searcher.focus_of`)."""
     lexical = index.lexical
-    question = with_generics(question, lambda name: _all_known(name, lexical.vocab))
+    question = SHORT_FORM_RE.sub(lambda m: SHORT_FORMS[m.group(0).lower()], question)
+    question = with_generics(question, lambda name: _all_known(name, lexical.vocab), classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
@@ -402,6 +409,9 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
     synonyms = synonym_stems()
     intents = intents_of(question)
+    drugs = tuple(d for d in asked_about(question) if _all_known(d, lexical.vocab))
+    if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:
+        intents += ("interaction",)  # "takes tamsulosin … wants Viagra": two drugs asked about together
     codes = frozenset(c for name in intents for c in INTENTS[name][1])
     return Query(
         text=question,
@@ -416,7 +426,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         aliases={t: synonyms[t] for t in terms if t in synonyms},
         specific=specific_terms(question, index, entities, fixed=fixed),
         amount=asks_amount(question),
-        drugs=tuple(d for d in asked_about(question) if _all_known(d, lexical.vocab)),
+        drugs=drugs,
     )
 
 

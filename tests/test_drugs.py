@@ -48,7 +48,7 @@ def test_a_brand_no_source_holds_is_read_as_its_generic(question: str, known: se
     "text",
     [
         "Haloperidol\tHaldol\n",  # generic not lower-case
-        "haloperidol\tHaldol\textra\n",  # three fields
+        "haloperidol\tHaldol\tantipsychotics\textra\n",  # four fields
         "\tHaldol\n",  # no generic
         "haloperidol\tHaldol\ndroperidol\tHaldol\n",  # one brand, two generics (reported on its line)
     ],
@@ -71,10 +71,27 @@ def test_comments_and_brandless_generics_parse() -> None:
         ("Use of clomifene during early pregnancy", "clomiphene", True),  # INN spelling
         ("Oestradiol levels fell", "estradiol", True),
         ("Sulphasalazine was stopped", "sulfasalazine", True),
-        ("Use of macrolides in mother and child", "erythromycin", False),  # a class does not name its drugs
+        ("Use of macrolides in mother and child", "erythromycin", True),  # its class
+        ("Use of beta-lactams in mother and child", "erythromycin", False),
         ("insulin glargine once daily", "insulin glargine", True),
-        ("insulin was started", "insulin glargine", False),
+        ("metformin was started", "insulin glargine", False),
     ],
 )  # fmt: skip
 def test_a_drug_is_named_in_any_of_its_spellings(text: str, drug: str, names: bool) -> None:
     assert names_any(text, (drug,)) is names
+
+
+@pytest.mark.parametrize(
+    ("question", "known", "classes", "expected"),
+    [
+        ("62M on isosorbide mononitrate asking for sildenafil", {"nitrates", "sildenafil"}, True,
+         "62M on nitrates asking for sildenafil"),
+        ("isosorbide mononitrate dose", {"nitrates"}, False, "isosorbide mononitrate dose"),  # a class has no dose
+        ("Imdur and sildenafil", {"isosorbide mononitrate", "nitrates", "sildenafil"}, True,
+         "isosorbide mononitrate and sildenafil"),  # the generic before the class
+    ],
+)  # fmt: skip
+def test_a_drug_no_source_names_is_read_as_its_class(
+    question: str, known: set[str], classes: bool, expected: str
+) -> None:
+    assert with_generics(question, lambda name: name.lower() in known, classes=classes) == expected
