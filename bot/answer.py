@@ -24,7 +24,7 @@ import numpy as np
 
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
 from .doses import amount_of, doses_for_what_was_asked, holds_all
-from .drugs import names_any
+from .drugs import names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import AMOUNT_RE, Query, analyse
@@ -227,6 +227,8 @@ def build_answer(
     qpairs = _pairs(tokenize(query.text))
     rarest = _rarest_topic(query, searcher) if not query.entities else ""
     label_doc: str | None = None  # with no drug named, label quotes come from the best label only
+    # the drugs asked about besides those with a label ("haloperidol with lithium": lithium)
+    partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
@@ -237,6 +239,8 @@ def build_answer(
         is_label = doc is not None and doc.kind == "drug_label"
         if query.entities and not is_label:
             if not _names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
+                continue
+            if partners and not names_any(chunk.text, partners):
                 continue
         # a drug asked about that no label is about is named by every quote: the VIAGRA label's BPH study
         # is no answer about tadalafil, a dermatomyositis page none about diltiazem; a short source may name
@@ -309,6 +313,8 @@ def build_answer(
                     continue
                 if quote_names_drug and not names_any(lead + " " + quote, query.drugs):
                     continue
+                if partners and is_label and not names_any(f"{lead} {quote}", partners):
+                    continue  # two drugs asked about together: the label of one answers where it names the other
                 if query.amount and not AMOUNT_RE.search(quote):
                     continue  # a dose question is answered by quotes that state an amount
                 if query.amount and quote_names_drug and not amount_of(quote, query.drugs):

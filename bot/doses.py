@@ -19,12 +19,16 @@ if TYPE_CHECKING:
     from .search import Searcher
 
 INDICATION_CODES = frozenset({"34067-9"})  # a label's Indications and Usage
+DOSAGE_CODES = frozenset({"34068-7"})  # Dosage and Administration
+STUDY_CODES = frozenset({"34092-7", "34090-1", "43682-4"})  # Clinical Studies, Clinical Pharmacology, Pharmacokinetics
 CHILD_RE = re.compile(
     r"\b(child|children|childhood|kids?|pediatric|paediatric|infants?|toddlers?|adolescents?|juvenile|newborns?"
     r"|neonat\w*)\b",
     re.I,
 )
-ADULT_RE = re.compile(r"\b(adults?|grown[- ]?ups?)\b", re.I)
+ADULT_RE = re.compile(
+    r"\b(adults?|grown[- ]?ups?|elderly|geriatric|older (adults?|patients?|people)|frail|debilitated)\b", re.I
+)  # the elderly are adults: a children's chart is no answer for them
 AGE_RE = re.compile(r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b", re.I)  # "13 year old", "72-year-old"
 ADULT_AGE = 18
 NEAR_CHARS = 60  # an amount this close to a drug's name is an amount of that drug
@@ -79,6 +83,9 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     - Its population: for a child, only doses whose quote, lead-in or section speaks of children ("children 6
       to under 12 years of age; 2 teaspoonfuls", "Juvenile Idiopathic Arthritis:"); for an adult, none of
       those unless they speak of adults too.
+    - What is advised: a label's doses in studies (Clinical Studies, Clinical Pharmacology: "Patients were then
+      randomized at Week 4 to 40 mg HUMIRA every other week, 40 mg HUMIRA every week, or placebo") are left
+      out where its Dosage and Administration answers.
     - Its indication, from a label: those whose quote or section names a specific word of the question
       (HUMIRA's Crohn's disease doses, not its psoriasis doses, for "humira dose crohns"); when none does, all
       of them if the label is indicated for it (VIAGRA's doses for "starting dose … for ED"), none if it only
@@ -87,6 +94,8 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     who = population(query.text)
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
+    advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
+    pool = [c for c in pool if not (c.doc_id in advised and c.chunk.code in STUDY_CODES)]
     if not query.specific:
         return pool
     index = searcher.index

@@ -362,6 +362,7 @@ def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, questi
         ("What dose of adalimumab for a 25 kg child with polyarticular JIA?", "child"),
         ("What starting dose of sildenafil for a 72-year-old man with ED?", "adult"),
         ("Adult dose of the cough syrup for a grown-up?", "adult"),
+        ("haldol starting dose in a frail elderly pt", "adult"),  # no children's chart for the elderly
         ("adults and children 12 years and over", None),
         ("lipitor starting dose", None),
     ],
@@ -419,3 +420,27 @@ def test_an_amount_of_a_drug_stands_next_to_its_name(text: str, states: bool) ->
     from bot.doses import amount_of
 
     assert amount_of(text, ("buprenorphine",)) is states
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "partner"),
+    [
+        ("any issue giving haloperidol with lithium?", "lithium"),
+        ("Max atorvastatin dose if the patient is on clarithromycin?", "clarithromycin"),
+        ("My patient takes tamsulosin for BPH and wants Viagra. Is that OK?", "alpha"),  # tamsulosin's class
+    ],
+)  # fmt: skip
+def test_two_drugs_asked_about_together_are_answered_where_the_label_names_the_other(
+    label_engine, question: str, partner: str
+) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask(question)
+    assert answer.answered
+    assert all(partner in b.quote.lower() for b in answer.quotes())
+
+
+@needs_spl
+def test_a_dose_answer_leaves_out_the_doses_of_studies(label_engine) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask("adalimumab loading dose for crohns")
+    sections = [b.section or "" for b in answer.quotes()]
+    assert answer.answered and not any("CLINICAL STUDIES" in s.upper() for s in sections)
