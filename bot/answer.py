@@ -84,6 +84,11 @@ LONG_DOCUMENT_CHARS = 20_000
 # A label's sections that state what the product holds or how it is packed, never how much to take: Active
 # Ingredient, Description, How Supplied, Package Label
 STRENGTH_CODES = frozenset({"55106-9", "34089-3", "34069-5", "51945-4"})
+# Use in Specific Populations: each subsection answers for its own population (Pregnancy, Lactation and
+# Nursing Mothers, Pediatric Use, Geriatric Use)
+POPULATION_CODES = frozenset({"42228-7", "77290-5", "34080-2", "34081-0", "34082-8"})
+POPULATION_TITLES = {"pregnancy": "42228-7", "lactation": "77290-5", "nursing mothers": "34080-2",
+                     "pediatric use": "34081-0", "geriatric use": "34082-8"}  # fmt: skip
 LEXICAL_EXTRA = 3  # passages best by their own BM25 that an answer considers besides the ranking's top_k
 # The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
 HIGHLIGHTS = "Highlights"
@@ -160,6 +165,15 @@ def _answer_rows(
     best, _ = searcher.index.lexical.search(" ".join(words), LEXICAL_EXTRA)
     keep = (np.arange(len(rows)) < top_k) | np.isin(rows, best)
     return rows[keep], scores[keep]
+
+
+def _population_code(chunk: Chunk) -> str | None:
+    """The Specific Populations subsection a chunk is in, by its code or, where the label codes only the
+    parent section, by its title ("USE IN SPECIFIC POPULATIONS › 8.3 Nursing Mothers")."""
+    if chunk.code in POPULATION_CODES:
+        return chunk.code
+    title = " ".join(w for w in TOKEN_RE.findall(chunk.heading.split(PATH_SEP)[-1].lower()) if not w.isdigit())
+    return POPULATION_TITLES.get(title)
 
 
 def _rarest_topic(query: Query, searcher: Searcher) -> str:
@@ -255,6 +269,8 @@ def build_answer(
             label_doc = label_doc or chunk.doc_id
             if chunk.doc_id != label_doc:
                 continue
+        if query.codes & POPULATION_CODES and _population_code(chunk) in POPULATION_CODES - query.codes:
+            continue  # a question about nursing mothers is not answered by the Pregnancy subsection
         if query.amount and chunk.code in STRENGTH_CODES:
             continue  # "Diphenhydramine HCl 6.25 mg" (in each 5 mL) is what the product holds, not a dose
         asked_for = chunk.code is not None and chunk.code in query.codes

@@ -49,7 +49,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
         ("34067-9",),
     ),
-    "pregnancy": (r"\bpregnan|\bbreast[\s-]?feed|\bnursing\b|\blactat", ("42228-7", "34080-2", "77290-5", "43684-0")),
+    "pregnancy": (r"\bpregnan|\bconceiv|\bfertil", ("42228-7", "43684-0")),
+    "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
     "pediatric": (r"\bchild(ren)?\b|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b", ("34081-0",)),
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
@@ -83,7 +84,8 @@ QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how does do did can could should would will may might must is are
     was were be been being the a an of for to in on at by with about into from and or not no any some this that
     these those there their its it i me my we our you your he she they them his her tell please hi hello thanks
-    thank know want wondering question usual usually recommended common most say says said mean means""".split()
+    thank know want wondering question usual usually recommended common most say says said mean means keep keeping
+    continue continued continuing still""".split()
 )
 # Question words that bm25s' stop list keeps but that say nothing of the topic.
 MANNER = QUESTION_WORDS - {"not", "no", "common", "most", "usual", "usually", "recommended"}

@@ -32,7 +32,8 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("What are the most common adverse reactions to Humira?", ("adverse",)),
         ("Can adalimumab cause lymphoma?", ("warning",)),
         ("What is Viagra indicated for?", ("indication",)),
-        ("Is atorvastatin safe when breastfeeding?", ("warning", "pregnancy")),
+        ("Is atorvastatin safe when breastfeeding?", ("warning", "lactation")),
+        ("Is atorvastatin safe in pregnancy?", ("warning", "pregnancy")),  # not the nursing mothers' section
         ("Can sildenafil be given to a patient who uses nitroglycerin?", ("interaction",)),
         ("What did the trial find about budesonide-formoterol?", ()),
     ],
