@@ -287,8 +287,13 @@ def short_chunk_penalty(index: Index) -> np.ndarray:
     """Per chunk row: how much the final ranking takes off a short chunk's cosine similarity."""
     if index.db is None:  # a vectors-only index (benchmarks): no penalty
         return np.zeros(0, dtype=np.float32)
-    lengths = np.array([n for (n,) in index.db.execute('SELECT "end" - start FROM chunks ORDER BY row')], np.float32)
-    return SHORT_CHUNK_PENALTY * np.clip(1.0 - lengths / SHORT_CHUNK_CHARS, 0.0, 1.0)
+    # a guideline's short chunk is a whole recommendation ("Recommendation 3" is one sentence), not a title
+    # with a scrap of text: it keeps its cosine
+    rows = list(index.db.execute("SELECT \"end\" - start, kind = 'guideline' FROM chunks ORDER BY row"))
+    lengths = np.array([n for n, _ in rows], np.float32)
+    whole = np.array([bool(g) for _, g in rows], bool)
+    penalty = SHORT_CHUNK_PENALTY * np.clip(1.0 - lengths / SHORT_CHUNK_CHARS, 0.0, 1.0)
+    return np.where(whole, 0.0, penalty).astype(np.float32)
 
 
 def type_bits(types: tuple[str, ...]) -> int:

@@ -286,14 +286,15 @@ def test_eval_command_errors_are_one_line(
 
 
 @pytest.mark.parametrize(
-    ("length", "penalty"),
-    [(0, SHORT_CHUNK_PENALTY), (SHORT_CHUNK_CHARS // 2, SHORT_CHUNK_PENALTY / 2), (SHORT_CHUNK_CHARS, 0.0),
-     (5 * SHORT_CHUNK_CHARS, 0.0)],
+    ("length", "guideline", "penalty"),
+    [(0, False, SHORT_CHUNK_PENALTY), (SHORT_CHUNK_CHARS // 2, False, SHORT_CHUNK_PENALTY / 2),
+     (SHORT_CHUNK_CHARS, False, 0.0), (5 * SHORT_CHUNK_CHARS, False, 0.0),
+     (SHORT_CHUNK_CHARS // 2, True, 0.0)],  # a guideline's one-sentence recommendation
 )  # fmt: skip
-def test_short_chunks_lose_a_little(length: int, penalty: float) -> None:
+def test_short_chunks_lose_a_little(length: int, guideline: bool, penalty: float) -> None:
     class FakeDb:
-        def execute(self, _sql: str) -> list[tuple[int]]:
-            return [(length,)]
+        def execute(self, _sql: str) -> list[tuple[int, int]]:
+            return [(length, int(guideline))]
 
     class FakeIndex:
         db = FakeDb()
