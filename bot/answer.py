@@ -231,7 +231,9 @@ def build_answer(
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
     if (
         confidence < policy.min_score
-        and not lexical_evidence(query, confidence, list(chunks.values()), index)
+        and not lexical_evidence(
+            query, confidence, [chunks[r] for r in rows[: policy.top_k].tolist() if r in chunks], index
+        )
         and not focus_evidence(cands)
     ):
         return decline(question)
