@@ -13,7 +13,9 @@ analysed once (`bot.query.Query`) and that object steers everything here:
   Dosage and Administration, "boxed warning" and the Boxed Warning) rank higher;
 - **clean quotes**: sentences or list items, never a question heading, never a cross-reference such as
   "(5.1)" or "[see Warnings and Precautions (5.1)]" (the span is chosen so they fall outside it), a
-  run-on cut at a clause boundary; within each section the best quote comes first.
+  run-on cut at a clause boundary; within each section the best quote comes first;
+- **papers**: when every candidate is a sentence of an abstract, a learned model (bot.quote_rank) picks and
+  orders them, so the sentence that states the finding comes first.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import quote_rank
 from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
 from .doses import amount_of, doses_for_what_was_asked, holds_all
 from .drugs import names_any, same_drugs
@@ -41,6 +44,7 @@ from .quotes import (
     quotable_spans,
     section_label,
 )
+from .ranker import load_bundled
 from .search import Candidates, Searcher
 from .sections import section_name
 
@@ -101,6 +105,20 @@ POSITION_BONUS = 0.3
 FINDING_BONUS = 0.15
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_PENALTY = 0.3
+# When every candidate quote comes from an abstract (a short research source without sections), a learned model
+# (bot.quote_rank, bot/data/quote_ranker.json, trained on SciFact train by bench/train_quote_ranker.py) orders
+# them (`learned_order`): every sentence of the answer's chunks is a candidate (MAX_ABSTRACT_QUOTES_PER_CHUNK
+# of each, not MAX_QUOTES_PER_CHUNK), and so are those of the other candidate chunks of the same abstracts
+# (SIBLING_CHUNKS: a rationale may sit in an abstract's second chunk); each quote already taken from an
+# abstract lowers the model score of its others by SAME_SOURCE_PENALTY (a second abstract is heard sooner);
+# no quote is dropped below the best but by LEARNED_FLOOR. SciFact train, 5-fold cross-validation by claim
+# run through this code: first quote on a rationale 51.1% -> 54.9%, any 80.2% -> 82.6% (docs/EVALUATION.md).
+LEARNED_QUOTES = True
+ABSTRACT_KINDS = frozenset({"research", "other"})  # papers, and untyped records (BEIR corpora such as SciFact)
+MAX_ABSTRACT_QUOTES_PER_CHUNK = 99
+LEARNED_FLOOR = 0.0
+SIBLING_CHUNKS = True
+SAME_SOURCE_PENALTY = 0.2
 
 
 @dataclass
@@ -124,6 +142,8 @@ class _Candidate:
     chunk: Chunk
     lead: str = ""  # the list's lead-in line the quote belongs to ("Plaque Psoriasis (2.5):")
     names: bool = True  # for a dose question: the quote or its section names a specific word of it
+    features: np.ndarray | None = None  # bot.quote_rank's features, for a quote of an abstract
+    in_chunk: int = 0  # its place among its chunk's quotes (0: the best)
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -226,6 +246,7 @@ def build_answer(
     if len(rows) == 0 or confidence < floor:
         return decline(question)
 
+    ranked, ranked_scores = rows, scores
     rows, scores = _answer_rows(rows, scores, cands, query, searcher, policy.top_k)
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
@@ -237,21 +258,44 @@ def build_answer(
         and not focus_evidence(cands)
     ):
         return decline(question)
+    top_k = len(rows)  # the rows any quote may come from; after them, rows read only for abstracts
+    if LEARNED_QUOTES and SIBLING_CHUNKS:
+        # the other candidate chunks of the same sources (an abstract's rationale may sit in its second chunk)
+        docs = np.unique(index.doc_of_row[rows])
+        more = np.flatnonzero(~np.isin(ranked, rows) & np.isin(index.doc_of_row[ranked], docs))
+        if len(more):
+            rows, scores = np.concatenate([rows, ranked[more]]), np.concatenate([scores, ranked_scores[more]])
+            chunks.update(index.chunks(ranked[more].tolist()))
     dense_of = dict(zip(cands.rows.tolist(), cands.dense.tolist(), strict=True))
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
 
     qpairs = _pairs(tokenize(query.text))
     rarest = _rarest_topic(query, searcher) if not query.entities else ""
+    rare_terms = sorted(query.terms, key=lambda t: -query.terms[t])[:2]
+    negates = bool(quote_rank.NEGATION_RE.search(query.text))
+    texts: dict[str, tuple[str, tuple[list[int], list[str]]]] = {}  # each abstract's text and inline labels
+    doc_rank: dict[str, int] = {}
     label_doc: str | None = None  # with no drug named, label quotes come from the best label only
     # the drugs asked about besides those with a label ("haloperidol with lithium": lithium)
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
-    for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+    for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
         chunk = chunks.get(row)
         if chunk is None or dense_of.get(row, 0.0) < floor * 0.8:
             continue
         doc = info.get(chunk.doc_id)
+        structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
+        abstract = (
+            LEARNED_QUOTES
+            and not structured
+            and doc is not None
+            and doc.kind in ABSTRACT_KINDS
+            and 0 < doc.length <= LONG_DOCUMENT_CHARS
+        )
+        if place >= top_k and not abstract:
+            continue  # another chunk of a source is only read for the learned order of abstracts
+        doc_rank.setdefault(chunk.doc_id, len(doc_rank))
         is_label = doc is not None and doc.kind == "drug_label"
         if query.entities and not is_label:
             if not _names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
@@ -287,7 +331,6 @@ def build_answer(
         # what the question names and asks for is said by the source's title and the section's name: a
         # quote from the contraindications of the atorvastatin label need not repeat either
         strong = (title if query.entities else set()) | (section if asked_for else set())
-        structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
         # a long source answers where its title or section names the topic, or the quote itself does: where
         # neither names it, the quote names two topic words of the question (the opioid guideline says
         # "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose) and its
@@ -339,8 +382,10 @@ def build_answer(
                     continue  # … of the drug asked about, where the source is not about that drug
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
                 cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
+                word_cov = cov
+                pair_share = len(qpairs & _pairs(stems)) / len(qpairs) if qpairs else 0.0
                 if PAIR_BONUS and qpairs:
-                    cov += PAIR_BONUS * len(qpairs & _pairs(stems)) / len(qpairs)
+                    cov += PAIR_BONUS * pair_share
                 cov = min(1.0, cov + cue_bonus(query, quote))
                 if cov == 0 and len(chunk.sentences) > 1:
                     continue
@@ -355,16 +400,43 @@ def build_answer(
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))
                 names = not (is_label and query.amount) or bool(set(query.specific) & query.said_by(own | section))
-                local.append(_Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names))
+                features = None
+                if abstract:
+                    if chunk.doc_id not in texts:
+                        full = index.document(chunk.doc_id)
+                        whole = full.text if full is not None else chunk.text
+                        texts[chunk.doc_id] = (whole, quote_rank.label_starts(whole))
+                    whole, labels = texts[chunk.doc_id]
+                    features = quote_rank.raw_features(
+                        quote=quote,
+                        start=start,
+                        end=end,
+                        text=whole,
+                        labels=labels,
+                        question_negates=negates,
+                        coverage=word_cov,
+                        pairs=pair_share,
+                        rare=sum(t in own for t in rare_terms) / max(len(rare_terms), 1),
+                        finding=bool(FINDING_RE.search(quote)),
+                        anaphora=bool(ANAPHORA_RE.match(quote)),
+                        chunk=max(score, 0.0) / top,
+                        chunk_rank=place / max(policy.top_k, 1),
+                        doc_rank=doc_rank[chunk.doc_id],
+                        dense=dense_of.get(row, 0.0),
+                    )
+                cand = _Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names, features)
+                local.append(cand)
         local.sort(key=lambda c: -c.score)
-        for cand in local[:MAX_QUOTES_PER_CHUNK]:
+        for n, cand in enumerate(local[: MAX_ABSTRACT_QUOTES_PER_CHUNK if abstract else MAX_QUOTES_PER_CHUNK]):
+            cand.in_chunk = n if place < top_k else MAX_ABSTRACT_QUOTES_PER_CHUNK
             seen_spans.add((cand.doc_id, cand.start))
             pool.append(cand)
     if query.amount:
         pool = doses_for_what_was_asked(pool, query, searcher)
     pool.sort(key=lambda c: -c.score)
+    pool, learned = learned_order(pool, policy.max_bullets)
 
-    chosen = choose(pool, policy)
+    chosen = choose(pool, policy, LEARNED_FLOOR if learned else RELATIVE_FLOOR)
     if not chosen:
         return decline(question)
 
@@ -402,12 +474,52 @@ def build_answer(
     return Answer(question=question, answered=True, sections=sections, references=references)
 
 
-def choose(pool: list[_Candidate], policy: AnswerPolicy) -> list[_Candidate]:
+def learned_order(pool: list[_Candidate], limit: int = 6) -> tuple[list[_Candidate], bool]:
+    """The pool in the learned order of bot.quote_rank when every candidate is a quote of an abstract, and
+    True; otherwise the pool as it was ranked, with at most MAX_QUOTES_PER_CHUNK quotes of each of the
+    answer's top chunks, and False.
+
+    The learned order is greedy: next comes the quote whose model score z, less SAME_SOURCE_PENALTY for each
+    quote already placed from its abstract (near-duplicates of a placed quote do not count), is highest; its
+    score becomes exp(that - best z), so `choose` keeps the order. Past `limit` placed quotes (what an
+    answer can hold) the rest follow in that order without further penalties."""
+    if not LEARNED_QUOTES or not pool or any(c.features is None for c in pool):
+        return [c for c in pool if c.in_chunk < MAX_QUOTES_PER_CHUNK], False
+    model = load_bundled(quote_rank.FILE, quote_rank.FEATURES)
+    x = quote_rank.pool_features(
+        np.stack([c.features for c in pool if c.features is not None]),
+        [c.score for c in pool],
+        [c.chunk.id for c in pool],
+    )
+    z = model.score(x).astype(np.float64)
+    top = float(z.max())
+    left = list(range(len(pool)))
+    placed: list[_Candidate] = []
+    count: dict[str, int] = {}
+    counted: list[_Candidate] = []
+    while left:
+        adjusted = [z[i] - SAME_SOURCE_PENALTY * count.get(pool[i].doc_id, 0) for i in left]
+        if len(counted) >= limit:
+            for k in np.argsort(-np.array(adjusted), kind="stable").tolist():
+                pool[left[k]].score = float(np.exp(adjusted[k] - top))
+                placed.append(pool[left[k]])
+            break
+        k = int(np.argmax(adjusted))
+        cand = pool[left.pop(k)]
+        cand.score = float(np.exp(adjusted[k] - top))
+        if not any(_jaccard(cand.words, c.words) >= DUPLICATE_JACCARD for c in counted):
+            count[cand.doc_id] = count.get(cand.doc_id, 0) + 1
+            counted.append(cand)
+        placed.append(cand)
+    return placed, True
+
+
+def choose(pool: list[_Candidate], policy: AnswerPolicy, floor: float = RELATIVE_FLOOR) -> list[_Candidate]:
     """The quotes of an answer, from candidates sorted best first: the best of each kind first (so every
     kind of source that answers well enough is heard), then the rest by score; never a near-duplicate,
-    never below RELATIVE_FLOOR of the best, at most `max_bullets` and `max_bullets_per_section` a kind."""
+    never below `floor` of the best, at most `max_bullets` and `max_bullets_per_section` a kind."""
     best = pool[0].score if pool else 0.0
-    eligible = [c for c in pool if c.score >= RELATIVE_FLOOR * best]
+    eligible = [c for c in pool if c.score >= floor * best]
     firsts: dict[str, _Candidate] = {}
     for cand in eligible:
         firsts.setdefault(cand.kind, cand)

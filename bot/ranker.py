@@ -63,15 +63,15 @@ def digest(features: list[str], weights: list[float]) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def to_json(weights: list[float], meta: dict[str, Any]) -> str:
-    names = list(FEATURES)
+def to_json(weights: list[float], meta: dict[str, Any], features: tuple[str, ...] = FEATURES) -> str:
+    names = list(features)
     weights = [round(float(w), 6) for w in weights]
     obj = {"format": FORMAT, "features": names, "weights": weights, "sha256": digest(names, weights), "meta": meta}
     return json.dumps(obj, indent=2) + "\n"
 
 
-def parse(text: str, where: str) -> Ranker:
-    """A ranker from the text of its file; `RankerError` naming `where` and what is wrong."""
+def parse(text: str, where: str, features: tuple[str, ...] = FEATURES) -> Ranker:
+    """A ranker over `features` from the text of its file; `RankerError` naming `where` and what is wrong."""
     try:
         obj = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -79,14 +79,14 @@ def parse(text: str, where: str) -> Ranker:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise RankerError(f"ranker file {where} is not a format-{FORMAT} ranker: reinstall the bot")
     names, weights, sha = obj.get("features"), obj.get("weights"), obj.get("sha256")
-    if names != list(FEATURES):
-        raise RankerError(f"ranker file {where} has features {names!r}, this bot computes {list(FEATURES)!r}")
+    if names != list(features):
+        raise RankerError(f"ranker file {where} has features {names!r}, this bot computes {list(features)!r}")
     if (
         not isinstance(weights, list)
-        or len(weights) != len(FEATURES)
+        or len(weights) != len(features)
         or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights)
     ):
-        raise RankerError(f"ranker file {where} needs {len(FEATURES)} finite weights: reinstall the bot")
+        raise RankerError(f"ranker file {where} needs {len(features)} finite weights: reinstall the bot")
     if sha != digest(names, weights):
         raise RankerError(f"ranker file {where} is damaged (digest differs): reinstall the bot")
     meta = obj.get("meta")
@@ -104,14 +104,19 @@ def load_ranker(path: Path | None = None) -> Ranker:
     return parse(text, str(path))
 
 
-@lru_cache(maxsize=1)
 def _bundled() -> Ranker:
-    res = files("bot").joinpath("data", "ranker.json")
+    return load_bundled("ranker.json", FEATURES)
+
+
+@lru_cache(maxsize=4)
+def load_bundled(name: str, features: tuple[str, ...]) -> Ranker:
+    """The model file `name` shipped in bot/data, over `features` (checked as `parse` does)."""
+    res = files("bot").joinpath("data", name)
     try:
         text = res.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RankerError(f"the bundled ranker file is missing ({exc}): reinstall the bot") from None
-    return parse(text, "bot/data/ranker.json")
+        raise RankerError(f"the bundled ranker file {name} is missing ({exc}): reinstall the bot") from None
+    return parse(text, f"bot/data/{name}", features)
 
 
 def reciprocal(ranks: np.ndarray) -> np.ndarray:
