@@ -16,6 +16,9 @@ analysed once (`bot.query.Query`) and that object steers everything here:
   run-on cut at a clause boundary; within each section the best quote comes first;
 - **papers**: when every candidate is a sentence of an abstract, a learned model (bot.quote_rank) picks and
   orders them, so the sentence that states the finding comes first.
+
+Its parts live beside it: bot.scope (what an answer may read), bot.abstention (when it declines, and what it
+says then), bot.quote_rank (the learned order), bot.citations (sections and numbered references).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import quote_rank
-from .documents import PATH_SEP, Answer, AnswerSection, Bullet, Chunk, Reference, kind_heading, kind_order
+from .abstention import FULL_MATCH_MIN_COSINE, answer_confidence, decline, focus_evidence, lexical_evidence
+from .citations import cite
+from .documents import PATH_SEP, Answer, Chunk
 from .doses import amount_of, doses_for_what_was_asked, holds_all
 from .drugs import names_any, same_drugs
 from .index import Index
@@ -39,31 +44,14 @@ from .quotes import (
     WORD_RE,
     cue_bonus,
     lead_in,
-    locator,
     merge_short_items,
     quotable_spans,
-    section_label,
 )
-from .ranker import load_bundled
+from .scope import allowed_rows, answer_rows, names_entity, rarest_topic
 from .search import Candidates, Searcher
 from .sections import section_name
 
-DECLINE_MESSAGE = (
-    "I could not find this in the sources I have. Try rephrasing the question, or ask about a topic "
-    "the indexed documents cover."
-)
-# Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`, or,
-# above FULL_MATCH_MIN_COSINE, on lexical evidence: one of the top chunks (with its title and section) holds
-# every word of a question of at least FULL_MATCH_MIN_TERMS terms (FULL_MATCH_COVERAGE of their idf weight;
-# a word the index has never seen weighs most; two terms are enough when one names a labelled drug), or
-# BROAD_MATCH_COVERAGE of a long question's words (at least BROAD_MATCH_MIN_TERMS terms: a claim or a
-# detailed question). Shorter questions need the cosine.
-FULL_MATCH_MIN_COSINE = 0.30
-FULL_MATCH_COVERAGE = 0.99
-FULL_MATCH_MIN_TERMS = 4
-FULL_MATCH_MIN_TERMS_NAMED = 2  # when the question names a drug or product the index has a label for
-BROAD_MATCH_COVERAGE = 0.6
-BROAD_MATCH_MIN_TERMS = 6
+# When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
 MAX_QUOTES_PER_CHUNK = 3
 # A quote's score is its chunk's rank score times (COVERAGE_BASE + (1 - COVERAGE_BASE) * coverage), where
 # coverage is the idf-weighted share of the question's words it holds, plus PAIR_BONUS times the share of the
@@ -160,33 +148,6 @@ def _coverage(query: Query, words: set[str], context: set[str], *, context_weigh
     return got / total
 
 
-def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
-    """Rows an answer may quote when the question names drugs the index has labels for: every row of
-    documents that are not drug labels, and the rows of the labels about those drugs. None: no limit."""
-    if not query.entities or not index.doc_kinds:
-        return None
-    about = set().union(*(index.entity_lexicon.get(e, set()) for e in query.entities))
-    labels = [i for i, k in enumerate(index.doc_kinds) if k == "drug_label" and i not in about]
-    if not labels:
-        return None
-    return ~np.isin(index.doc_of_row, labels)
-
-
-def _answer_rows(
-    rows: np.ndarray, scores: np.ndarray, cands: Candidates, query: Query, searcher: Searcher, top_k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ranking's first `top_k` rows, and after them the passages whose own words say the question's topic
-    best (the first LEXICAL_EXTRA by BM25 over its topic words), if the ranking put them lower: a guideline's
-    one-sentence recommendation is a short chunk, which the ranking marks down, but it is the passage that
-    answers. What the question asks about it ("together", "dose") is no reason to add a passage."""
-    words = [w for w in TOKEN_RE.findall(query.for_search) if set(tokenize(w)) & query.topic]
-    if LEXICAL_EXTRA <= 0 or not words:
-        return rows[:top_k], scores[:top_k]
-    best, _ = searcher.index.lexical.search(" ".join(words), LEXICAL_EXTRA)
-    keep = (np.arange(len(rows)) < top_k) | np.isin(rows, best)
-    return rows[keep], scores[keep]
-
-
 def _population_code(chunk: Chunk) -> str | None:
     """The Specific Populations subsection a chunk is in, by its code or, where the label codes only the
     parent section, by its title ("USE IN SPECIFIC POPULATIONS › 8.3 Nursing Mothers")."""
@@ -194,17 +155,6 @@ def _population_code(chunk: Chunk) -> str | None:
         return chunk.code
     title = " ".join(w for w in TOKEN_RE.findall(chunk.heading.split(PATH_SEP)[-1].lower()) if not w.isdigit())
     return POPULATION_TITLES.get(title)
-
-
-def _rarest_topic(query: Query, searcher: Searcher) -> str:
-    """The question's most specific topic word that some source holds: the one fewest documents hold
-    ("acetaminophen" in "What is the maximum daily dose of acetaminophen?", though the guideline that holds
-    it says it in more passages than the labels say "maximum"); "" when it has none."""
-    known = sorted(query.topic & query.known)
-    if not known:
-        return ""
-    docs = searcher.doc_lexical
-    return max(known, key=lambda t: (docs.idf(t) if docs is not None else 0.0, query.terms.get(t, 0.0)))
 
 
 def _pairs(stems: list[str]) -> set[tuple[str, str]]:
@@ -215,11 +165,6 @@ def _pairs(stems: list[str]) -> set[tuple[str, str]]:
             if a != b:
                 out.add((a, b) if a < b else (b, a))
     return out
-
-
-def _names_entity(text: str, entities: tuple[str, ...]) -> bool:
-    low = " " + " ".join(TOKEN_RE.findall(text.lower())) + " "
-    return any(f" {e} " in low for e in entities)
 
 
 def build_answer(
@@ -247,7 +192,7 @@ def build_answer(
         return decline(question)
 
     ranked, ranked_scores = rows, scores
-    rows, scores = _answer_rows(rows, scores, cands, query, searcher, policy.top_k)
+    rows, scores = answer_rows(rows, scores, cands, query, searcher, policy.top_k, extra=LEXICAL_EXTRA)
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
     if (
@@ -270,7 +215,7 @@ def build_answer(
     top = float(scores[0]) if float(scores[0]) > 0 else 1.0
 
     qpairs = _pairs(tokenize(query.text))
-    rarest = _rarest_topic(query, searcher) if not query.entities else ""
+    rarest = rarest_topic(query, searcher) if not query.entities else ""
     rare_terms = sorted(query.terms, key=lambda t: -query.terms[t])[:2]
     negates = bool(quote_rank.NEGATION_RE.search(query.text))
     texts: dict[str, tuple[str, tuple[list[int], list[str]]]] = {}  # each abstract's text and inline labels
@@ -298,7 +243,7 @@ def build_answer(
         doc_rank.setdefault(chunk.doc_id, len(doc_rank))
         is_label = doc is not None and doc.kind == "drug_label"
         if query.entities and not is_label:
-            if not _names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
+            if not names_entity(chunk.text + " " + (doc.title if doc else ""), query.entities):
                 continue
             if partners and not names_any(chunk.text, partners):
                 continue
@@ -406,24 +351,12 @@ def build_answer(
                         full = index.document(chunk.doc_id)
                         whole = full.text if full is not None else chunk.text
                         texts[chunk.doc_id] = (whole, quote_rank.label_starts(whole))
-                    whole, labels = texts[chunk.doc_id]
-                    features = quote_rank.raw_features(
-                        quote=quote,
-                        start=start,
-                        end=end,
-                        text=whole,
-                        labels=labels,
-                        question_negates=negates,
-                        coverage=word_cov,
-                        pairs=pair_share,
-                        rare=sum(t in own for t in rare_terms) / max(len(rare_terms), 1),
-                        finding=bool(FINDING_RE.search(quote)),
-                        anaphora=bool(ANAPHORA_RE.match(quote)),
-                        chunk=max(score, 0.0) / top,
-                        chunk_rank=place / max(policy.top_k, 1),
-                        doc_rank=doc_rank[chunk.doc_id],
+                    features = quote_rank.quote_features(
+                        quote, start, end, texts[chunk.doc_id], own=own, rare_terms=rare_terms,
+                        question_negates=negates, coverage=word_cov, pairs=pair_share, chunk=max(score, 0.0) / top,
+                        chunk_rank=place / max(policy.top_k, 1), doc_rank=doc_rank[chunk.doc_id],
                         dense=dense_of.get(row, 0.0),
-                    )
+                    )  # fmt: skip
                 cand = _Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names, features)
                 local.append(cand)
         local.sort(key=lambda c: -c.score)
@@ -440,78 +373,26 @@ def build_answer(
     if not chosen:
         return decline(question)
 
-    # Sections in the seed's order; within a section the quote that answers best comes first.
-    by_kind: dict[str, list[_Candidate]] = {}
-    for cand in chosen:
-        by_kind.setdefault(cand.kind, []).append(cand)
-    numbers: dict[str, int] = {}
-    quoted: dict[str, list[Chunk]] = {}
-    sections: list[AnswerSection] = []
-    for kind in sorted(by_kind, key=kind_order):
-        bullets = []
-        for cand in by_kind[kind]:
-            n = numbers.setdefault(cand.doc_id, len(numbers) + 1)
-            quoted.setdefault(cand.doc_id, []).append(cand.chunk)
-            label = section_label(cand.chunk)
-            if cand.lead:
-                label = f"{label}{PATH_SEP}{cand.lead}" if label else cand.lead
-            bullets.append(Bullet(cand.quote, [n], cand.doc_id, cand.start, cand.end, label))
-        sections.append(AnswerSection(kind, kind_heading(kind), bullets))
-    meta = index.doc_info(list(numbers))
-    references = [
-        Reference(
-            n,
-            doc_id,
-            meta[doc_id].title,
-            meta[doc_id].kind,
-            meta[doc_id].url,
-            source=_str_or_none(meta[doc_id].meta.get("origin")),
-            date=meta[doc_id].date,
-            locator=locator(quoted[doc_id]),
-        )
-        for doc_id, n in numbers.items()
-    ]
-    return Answer(question=question, answered=True, sections=sections, references=references)
+    return cite(question, chosen, index)
 
 
 def learned_order(pool: list[_Candidate], limit: int = 6) -> tuple[list[_Candidate], bool]:
     """The pool in the learned order of bot.quote_rank when every candidate is a quote of an abstract, and
     True; otherwise the pool as it was ranked, with at most MAX_QUOTES_PER_CHUNK quotes of each of the
-    answer's top chunks, and False.
-
-    The learned order is greedy: next comes the quote whose model score z, less SAME_SOURCE_PENALTY for each
-    quote already placed from its abstract (near-duplicates of a placed quote do not count), is highest; its
-    score becomes exp(that - best z), so `choose` keeps the order. Past `limit` placed quotes (what an
-    answer can hold) the rest follow in that order without further penalties."""
-    if not LEARNED_QUOTES or not pool or any(c.features is None for c in pool):
-        return [c for c in pool if c.in_chunk < MAX_QUOTES_PER_CHUNK], False
-    model = load_bundled(quote_rank.FILE, quote_rank.FEATURES)
-    x = quote_rank.pool_features(
-        np.stack([c.features for c in pool if c.features is not None]),
-        [c.score for c in pool],
-        [c.chunk.id for c in pool],
+    answer's top chunks, and False (`quote_rank.learned_order`, with SAME_SOURCE_PENALTY for each quote
+    already placed from an abstract; near-duplicates, by DUPLICATE_JACCARD, do not count)."""
+    return quote_rank.learned_order(
+        pool,
+        limit,
+        enabled=LEARNED_QUOTES,
+        keep=MAX_QUOTES_PER_CHUNK,
+        penalty=SAME_SOURCE_PENALTY,
+        near_duplicate=_near_duplicate,
     )
-    z = model.score(x).astype(np.float64)
-    top = float(z.max())
-    left = list(range(len(pool)))
-    placed: list[_Candidate] = []
-    count: dict[str, int] = {}
-    counted: list[_Candidate] = []
-    while left:
-        adjusted = [z[i] - SAME_SOURCE_PENALTY * count.get(pool[i].doc_id, 0) for i in left]
-        if len(counted) >= limit:
-            for k in np.argsort(-np.array(adjusted), kind="stable").tolist():
-                pool[left[k]].score = float(np.exp(adjusted[k] - top))
-                placed.append(pool[left[k]])
-            break
-        k = int(np.argmax(adjusted))
-        cand = pool[left.pop(k)]
-        cand.score = float(np.exp(adjusted[k] - top))
-        if not any(_jaccard(cand.words, c.words) >= DUPLICATE_JACCARD for c in counted):
-            count[cand.doc_id] = count.get(cand.doc_id, 0) + 1
-            counted.append(cand)
-        placed.append(cand)
-    return placed, True
+
+
+def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
+    return _jaccard(a.words, b.words) >= DUPLICATE_JACCARD
 
 
 def choose(pool: list[_Candidate], policy: AnswerPolicy, floor: float = RELATIVE_FLOOR) -> list[_Candidate]:
@@ -536,68 +417,3 @@ def choose(pool: list[_Candidate], policy: AnswerPolicy, floor: float = RELATIVE
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
     chosen.sort(key=lambda c: -c.score)
     return chosen
-
-
-def _str_or_none(value: object) -> str | None:
-    return str(value) if value else None
-
-
-def decline(question: str, *, unknown: tuple[str, ...] = ()) -> Answer:
-    message = DECLINE_MESSAGE
-    if unknown:
-        words = ", ".join(f"“{w}”" for w in unknown[:3])
-        message = (
-            f"I could not find this in the sources I have: none of them mentions {words}. Try rephrasing the "
-            "question, or ask about a topic the indexed documents cover."
-        )
-    return Answer(question=question, answered=False, sections=[], references=[], message=message)
-
-
-def best_dense(cands: Candidates) -> float:
-    return float(np.max(cands.dense)) if len(cands.dense) else 0.0
-
-
-def answer_confidence(cands: Candidates) -> float:
-    """How sure the bot is that the sources hold an answer; below `min_score` it declines.
-
-    The best cosine similarity between the question and any candidate chunk.
-    """
-    return best_dense(cands)
-
-
-def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index: Index) -> bool:
-    """Whether the top chunks hold the question's words well enough to answer below `min_score`."""
-    if confidence < FULL_MATCH_MIN_COSINE:
-        return False
-    coverage = word_coverage(query, chunks, index)
-    n = len(query.terms)
-    full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
-    return (coverage >= FULL_MATCH_COVERAGE and n >= full_terms) or (
-        coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS
-    )
-
-
-def focus_evidence(cands: Candidates) -> bool:
-    """Whether a document titled with what the question names ("dermatomyositis") has a passage at least
-    FULL_MATCH_MIN_COSINE close to it: a chatty question about a condition the sources have a page for is
-    answered even when its other words ("scared", "forever") keep the best cosine low."""
-    if cands.focus is None or not len(cands.focus):
-        return False
-    return bool(np.any(cands.focus & (cands.dense >= FULL_MATCH_MIN_COSINE)))
-
-
-def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
-    """The largest share of the question's words (weighted by idf) that one chunk holds with its title,
-    section path and section name."""
-    weights = query.terms
-    total = sum(weights.values())
-    if total <= 0 or not chunks:
-        return 0.0
-    info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks)))  # cached: build_answer read them
-    best = 0.0
-    for chunk in chunks:
-        doc = info.get(chunk.doc_id)
-        context = " ".join((doc.title if doc else "", chunk.heading, section_name(chunk.code) or ""))
-        words = set(tokenize(chunk.text)) | set(tokenize(context))
-        best = max(best, sum(w for t, w in weights.items() if t in words) / total)
-    return best

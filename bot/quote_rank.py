@@ -6,7 +6,8 @@ cross-validation by claim) and shipped as plain JSON (`bot/data/quote_ranker.jso
 It only orders quotes when every candidate of an answer comes from an abstract (a source of kind "research"
 or untyped "other", short and without sections: `bot.answer.ABSTRACT_KINDS`): labels, guidelines and
 consumer pages keep the hand-tuned order of `bot.answer`. Features (one row a candidate;
-`raw_features` computes those of one quote, `pool_features` adds those relative to the answer's pool):
+`raw_features` computes those of one quote, `quote_features` from what `bot.answer` knows of it,
+`pool_features` adds those relative to the answer's pool; `learned_order` orders the pool by the model):
 
 - `score`: the hand-tuned quote score over the pool's best; `chunk`: the chunk's rank score over the best
   chunk's; `chunk_rank`: the chunk's place among the answer's chunks (0 first, over `top_k`);
@@ -28,8 +29,16 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
+
+from .quotes import ANAPHORA_RE, FINDING_RE
+from .ranker import load_bundled
+
+if TYPE_CHECKING:
+    from .documents import Chunk
 
 FEATURES: tuple[str, ...] = (
     "bias",
@@ -73,6 +82,21 @@ BACKGROUND |= {"IMPORTANCE", "RATIONALE"}
 NEGATION_RE = re.compile(r"\b(not|no|none|neither|nor|without|fails?|failed|lacks?|absent|unaffected)\b", re.I)
 DIGIT_RE = re.compile(r"\d")
 WE_RE = re.compile(r"\b(we|our)\b", re.I)
+
+
+class Ranked(Protocol):
+    """A candidate quote of an answer (`bot.answer._Candidate`), as the learned order reads and rescores it."""
+
+    doc_id: str
+    score: float
+    features: np.ndarray | None  # `raw_features`, for a quote of an abstract
+    in_chunk: int  # its place among its chunk's quotes (0: the best)
+
+    @property
+    def chunk(self) -> Chunk: ...
+
+
+R = TypeVar("R", bound=Ranked)
 
 
 def label_starts(text: str) -> tuple[list[int], list[str]]:
@@ -164,3 +188,90 @@ def pool_features(rows: np.ndarray, scores: list[float], chunk_ids: list[int]) -
         seen[chunk_ids[i]] = k + 1
         out[i, INDEX["in_chunk"]] = min(k, 5) / 5
     return out
+
+
+def quote_features(
+    quote: str,
+    start: int,
+    end: int,
+    abstract: tuple[str, tuple[list[int], list[str]]],
+    *,
+    own: set[str],
+    rare_terms: list[str],
+    question_negates: bool,
+    coverage: float,
+    pairs: float,
+    chunk: float,
+    chunk_rank: float,
+    doc_rank: int,
+    dense: float,
+) -> np.ndarray:
+    """`raw_features` of a quote of an abstract (`abstract`: its indexed text and `label_starts`), with what
+    the quote itself says read from it: the share of the question's rarest words `rare_terms` among its `own`
+    words, whether it reports a finding, whether it leans on the sentence before."""
+    text, labels = abstract
+    return raw_features(
+        quote=quote,
+        start=start,
+        end=end,
+        text=text,
+        labels=labels,
+        question_negates=question_negates,
+        coverage=coverage,
+        pairs=pairs,
+        rare=sum(t in own for t in rare_terms) / max(len(rare_terms), 1),
+        finding=bool(FINDING_RE.search(quote)),
+        anaphora=bool(ANAPHORA_RE.match(quote)),
+        chunk=chunk,
+        chunk_rank=chunk_rank,
+        doc_rank=doc_rank,
+        dense=dense,
+    )
+
+
+def learned_order(
+    pool: list[R],
+    limit: int,
+    *,
+    enabled: bool,
+    keep: int,
+    penalty: float,
+    near_duplicate: Callable[[R, R], bool],
+) -> tuple[list[R], bool]:
+    """The pool in the learned order when `enabled` and every candidate is a quote of an abstract, and True;
+    otherwise the pool as it was ranked, with at most `keep` quotes of each of the answer's top chunks, and
+    False.
+
+    The learned order is greedy: next comes the quote whose model score z, less `penalty` for each quote
+    already placed from its abstract (near-duplicates of a placed quote do not count), is highest; its score
+    becomes exp(that - best z), so `bot.answer.choose` keeps the order. Past `limit` placed quotes (what an
+    answer can hold) the rest follow in that order without further penalties."""
+    if not enabled or not pool or any(c.features is None for c in pool):
+        return [c for c in pool if c.in_chunk < keep], False
+    model = load_bundled(FILE, FEATURES)
+    x = pool_features(
+        np.stack([c.features for c in pool if c.features is not None]),
+        [c.score for c in pool],
+        [c.chunk.id for c in pool],
+    )
+    z = model.score(x).astype(np.float64)
+    top = float(z.max())
+    left = list(range(len(pool)))
+    placed: list[R] = []
+    count: dict[str, int] = {}
+    counted: list[R] = []
+    while left:
+        adjusted = [z[i] - penalty * count.get(pool[i].doc_id, 0) for i in left]
+        if len(counted) >= limit:
+            for k in np.argsort(-np.array(adjusted), kind="stable").tolist():
+                pool[left[k]].score = float(np.exp(adjusted[k] - top))
+                placed.append(pool[left[k]])
+            break
+        k = int(np.argmax(adjusted))
+        cand = pool[left.pop(k)]
+        cand.score = float(np.exp(adjusted[k] - top))
+        if not any(near_duplicate(cand, c) for c in counted):
+            count[cand.doc_id] = count.get(cand.doc_id, 0) + 1
+            counted.append(cand)
+        placed.append(cand)
+    return placed, True

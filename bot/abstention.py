@@ -1,0 +1,96 @@
+"""When the bot declines to answer, and what it says then (docs/EVALUATION.md).
+
+A question is declined when the best chunk is not close enough to it (`answer_confidence`, the best
+cosine) and there is no lexical evidence either (`lexical_evidence`: one of the top chunks holds the
+question's words; `focus_evidence`: a document titled with what it names has a close passage). `decline`
+is the answer then.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .documents import Answer, Chunk
+from .index import Index
+from .lexical import tokenize
+from .query import Query
+from .search import Candidates
+from .sections import section_name
+
+DECLINE_MESSAGE = (
+    "I could not find this in the sources I have. Try rephrasing the question, or ask about a topic "
+    "the indexed documents cover."
+)
+# Abstention (docs/EVALUATION.md): answer when the best chunk's cosine similarity reaches `min_score`, or,
+# above FULL_MATCH_MIN_COSINE, on lexical evidence: one of the top chunks (with its title and section) holds
+# every word of a question of at least FULL_MATCH_MIN_TERMS terms (FULL_MATCH_COVERAGE of their idf weight;
+# a word the index has never seen weighs most; two terms are enough when one names a labelled drug), or
+# BROAD_MATCH_COVERAGE of a long question's words (at least BROAD_MATCH_MIN_TERMS terms: a claim or a
+# detailed question). Shorter questions need the cosine.
+FULL_MATCH_MIN_COSINE = 0.30
+FULL_MATCH_COVERAGE = 0.99
+FULL_MATCH_MIN_TERMS = 4
+FULL_MATCH_MIN_TERMS_NAMED = 2  # when the question names a drug or product the index has a label for
+BROAD_MATCH_COVERAGE = 0.6
+BROAD_MATCH_MIN_TERMS = 6
+
+
+def decline(question: str, *, unknown: tuple[str, ...] = ()) -> Answer:
+    message = DECLINE_MESSAGE
+    if unknown:
+        words = ", ".join(f"“{w}”" for w in unknown[:3])
+        message = (
+            f"I could not find this in the sources I have: none of them mentions {words}. Try rephrasing the "
+            "question, or ask about a topic the indexed documents cover."
+        )
+    return Answer(question=question, answered=False, sections=[], references=[], message=message)
+
+
+def best_dense(cands: Candidates) -> float:
+    return float(np.max(cands.dense)) if len(cands.dense) else 0.0
+
+
+def answer_confidence(cands: Candidates) -> float:
+    """How sure the bot is that the sources hold an answer; below `min_score` it declines.
+
+    The best cosine similarity between the question and any candidate chunk.
+    """
+    return best_dense(cands)
+
+
+def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index: Index) -> bool:
+    """Whether the top chunks hold the question's words well enough to answer below `min_score`."""
+    if confidence < FULL_MATCH_MIN_COSINE:
+        return False
+    coverage = word_coverage(query, chunks, index)
+    n = len(query.terms)
+    full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
+    return (coverage >= FULL_MATCH_COVERAGE and n >= full_terms) or (
+        coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS
+    )
+
+
+def focus_evidence(cands: Candidates) -> bool:
+    """Whether a document titled with what the question names ("dermatomyositis") has a passage at least
+    FULL_MATCH_MIN_COSINE close to it: a chatty question about a condition the sources have a page for is
+    answered even when its other words ("scared", "forever") keep the best cosine low."""
+    if cands.focus is None or not len(cands.focus):
+        return False
+    return bool(np.any(cands.focus & (cands.dense >= FULL_MATCH_MIN_COSINE)))
+
+
+def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
+    """The largest share of the question's words (weighted by idf) that one chunk holds with its title,
+    section path and section name."""
+    weights = query.terms
+    total = sum(weights.values())
+    if total <= 0 or not chunks:
+        return 0.0
+    info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks)))  # cached: build_answer read them
+    best = 0.0
+    for chunk in chunks:
+        doc = info.get(chunk.doc_id)
+        context = " ".join((doc.title if doc else "", chunk.heading, section_name(chunk.code) or ""))
+        words = set(tokenize(chunk.text)) | set(tokenize(context))
+        best = max(best, sum(w for t, w in weights.items() if t in words) / total)
+    return best
