@@ -73,8 +73,12 @@ NOT_EVIDENCE_RE = re.compile(
 # A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection
 # Medscape Reference's Web site offers more …"): the quote ends before it.
 POINTER_TAIL_RE = re.compile(
-    r"\s+(?=Medscape Reference's Web site|Please click on the link|You can find relevant journal)"
+    r"\s+(?=Medscape Reference's Web site|Please click on the link|You can find relevant journal"
+    r"|The Human Phenotype Ontology \(HPO\) has collected)"  # the HPO note after a GARD symptom table
 )
+# A GARD page's flattened symptom table starts with its column heads; the rows after them are the answer
+# ("Scoliosis 5% Wormian bones 5% Brachydactyly syndrome - …").
+TABLE_HEAD_RE = re.compile(r"Signs and Symptoms Approximate number of patients \(when available\)\s+")
 # A structured abstract's label written at the head of a sentence ("RESULTS AND CONCLUSIONS: A case …").
 LABEL_HEAD_RE = re.compile(r"[A-Z][A-Z ]{2,40}:\s+(?=[A-Z0-9])")
 # A sentence that only announces a list ("… include the following") says nothing by itself.
@@ -109,7 +113,7 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     tail = POINTER_TAIL_RE.search(text, start, end)
     if tail is not None:
         end = tail.start()
-    label = LABEL_HEAD_RE.match(text, start, end)
+    label = LABEL_HEAD_RE.match(text, start, end) or TABLE_HEAD_RE.match(text, start, end)
     if label is not None:
         start = label.end()  # "INTRODUCTION: The increasing …": the abstract's label is no quote text
     sentence = text[start:end].rstrip()

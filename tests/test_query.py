@@ -102,6 +102,11 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
         ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
+        (  # a GARD symptom table flattened between its column heads and the HPO's note: the rows answer
+            "Signs and Symptoms Approximate number of patients (when available) Scoliosis 5% Wormian bones 5% "
+            "Narrow nose - The Human Phenotype Ontology (HPO) has collected information on how often a sign occurs.",
+            ["Scoliosis 5% Wormian bones 5% Narrow nose"],
+        ),
     ],
 )
 def test_quotable_spans(text: str, quotes: list[str]) -> None:
