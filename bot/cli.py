@@ -107,6 +107,7 @@ def fail(message: str, code: int = 1) -> None:
 def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run `fn`, turning the bot's own errors into one clear line (a traceback only with --debug)."""
     from .build import BuildError
+    from .drugs import DrugListError
     from .embedding import ModelError
     from .engine import QuestionError
     from .index import IndexError_
@@ -124,6 +125,7 @@ def run_guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
         BuildError,
         QuestionError,
         RankerError,
+        DrugListError,
         FileNotFoundError,
         PermissionError,
         OSError,

@@ -14,11 +14,14 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from . import quote_rank
 from .answer import AnswerPolicy, build_answer
 from .config import Settings
 from .documents import Answer
+from .drugs import drug_names
 from .embedding import load_embedder
 from .index import Index, IndexError_, IndexMismatch, load_index, resolve_build
+from .ranker import load_bundled
 from .search import Searcher
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,9 @@ class Engine:
         )
         if settings.ranking == "learned":
             self.searcher.ranker  # noqa: B018 - a damaged ranker file is an error at load, not at the first question
+        # so are the other files the answers read: the drug names and the order of abstract quotes
+        drug_names()
+        load_bundled(quote_rank.FILE, quote_rank.FEATURES)
         self.policy = AnswerPolicy(
             method=settings.ranking,
             top_k=settings.top_k,

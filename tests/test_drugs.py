@@ -95,3 +95,25 @@ def test_a_drug_no_source_names_is_read_as_its_class(
     question: str, known: set[str], classes: bool, expected: str
 ) -> None:
     assert with_generics(question, lambda name: name.lower() in known, classes=classes) == expected
+
+
+def test_a_damaged_drug_list_stops_the_engine_at_load_with_one_line(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    import bot.engine
+    from bot.cli import do_index, run_guarded
+    from bot.engine import Engine
+    from tests.conftest import make_corpus, make_settings
+
+    settings = make_settings(tmp_path, corpus=make_corpus(tmp_path / "corpus"), model="hash:64")
+    do_index(settings, progress=False)
+
+    def damaged() -> None:
+        parse("Haloperidol\tHaldol\n")  # what a hand-edited, broken file gives
+
+    monkeypatch.setattr(bot.engine, "drug_names", damaged)
+    with pytest.raises(typer.Exit):
+        run_guarded(Engine.load, settings)
+    assert "drugs.tsv line 1" in capsys.readouterr().err
