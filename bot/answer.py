@@ -253,7 +253,7 @@ def build_answer(
         long_doc = doc is not None and doc.length > LONG_DOCUMENT_CHARS
         name_drug = bool(query.drugs) and not query.entities
         if name_drug and not (is_label or long_doc):
-            if not names_any(chunk.text + " " + (doc.title if doc else ""), query.drugs):
+            if not names_any(chunk.text + " " + (doc.title if doc else ""), query.drugs, classes=not query.amount):
                 continue
         quote_names_drug = name_drug and (is_label or long_doc)
         if is_label and not query.entities:
@@ -317,7 +317,7 @@ def build_answer(
                     continue
                 if specific and specific not in own:
                     continue
-                if quote_names_drug and not names_any(lead + " " + quote, query.drugs):
+                if quote_names_drug and not names_any(lead + " " + quote, query.drugs, classes=not query.amount):
                     continue
                 if partners and is_label and not names_any(f"{lead} {quote}", partners):
                     continue  # two drugs asked about together: the label of one answers where it names the other

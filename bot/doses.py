@@ -29,8 +29,18 @@ CHILD_RE = re.compile(
 ADULT_RE = re.compile(
     r"\b(adults?|grown[- ]?ups?|elderly|geriatric|older (adults?|patients?|people)|frail|debilitated)\b", re.I
 )  # the elderly are adults: a children's chart is no answer for them
-AGE_RE = re.compile(r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b", re.I)  # "13 year old", "72-year-old"
+AGE_RE = re.compile(  # "13 year old", "72-year-old", "my son is 14"
+    r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b"
+    r"|\b(?:son|daughter|child|kid|boy|girl|baby|he|she)\s+(?:is|was)\s+(\d{1,2})\b",
+    re.I,
+)
 ADULT_AGE = 18
+# Age bands of a dosing table: "6 to under 12 years", "10-17 years of age", "12 years and over", "under 4 years"
+AGE_BAND_RE = re.compile(
+    r"\b(\d{1,2})\s*(?:to|-|–|through)\s*(under\s+|less than\s+)?(\d{1,2})\s*(?:years?|yrs?)\b", re.I
+)
+AGE_FROM_RE = re.compile(r"\b(\d{1,2})\s*(?:years?|yrs?)(?: of age)?\s*(?:and|or)\s*(?:over|older|above)\b", re.I)
+AGE_UNDER_RE = re.compile(r"\b(?:under|younger than|less than)\s*(\d{1,2})\s*(?:years?|yrs?)\b", re.I)
 NEAR_CHARS = 60  # an amount this close to a drug's name is an amount of that drug
 
 
@@ -48,9 +58,14 @@ class Quoted(Protocol):
 Q = TypeVar("Q", bound=Quoted)
 
 
+def ages_in(text: str) -> list[int]:
+    """The ages a question gives ("a 13 year old", "my son is 14")."""
+    return [int(m.group(1) or m.group(2)) for m in AGE_RE.finditer(text)]
+
+
 def population(question: str) -> str | None:
     """Whom a question asks about: "child", "adult", or None when it says neither (or both)."""
-    ages = [int(m.group(1)) for m in AGE_RE.finditer(question)]
+    ages = ages_in(question)
     child = bool(CHILD_RE.search(question)) or any(a < ADULT_AGE for a in ages)
     adult = bool(ADULT_RE.search(question)) or any(a >= ADULT_AGE for a in ages)
     if child == adult:
@@ -94,6 +109,9 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     who = population(query.text)
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
+    ages = ages_in(query.text)
+    if len(ages) == 1:
+        pool = [c for c in pool if _for_age(c, ages[0])]
     advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
     pool = [c for c in pool if not (c.doc_id in advised and c.chunk.code in STUDY_CODES)]
     if not query.specific:
@@ -121,6 +139,17 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
                 keep += cands  # the label is indicated for it: its doses are for it
                 break
     return keep
+
+
+def _for_age(cand: Quoted, age: int) -> bool:
+    """A dose whose quote, lead-in or section gives age bands is for an age inside one of them ("children 6
+    to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients (10-17 years of age)" none
+    for an 8-year-old); one that gives none may be."""
+    said = f"{cand.quote} {cand.lead} {cand.chunk.heading}"
+    bands = [(int(m.group(1)), int(m.group(3)), bool(m.group(2))) for m in AGE_BAND_RE.finditer(said)]
+    bands += [(int(m.group(1)), 200, False) for m in AGE_FROM_RE.finditer(said)]
+    bands += [(0, int(m.group(1)), True) for m in AGE_UNDER_RE.finditer(said)]
+    return not bands or any(lo <= age < hi or (age == hi and not under) for lo, hi, under in bands)
 
 
 def _for_population(cand: Quoted, who: str) -> bool:

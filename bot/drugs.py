@@ -117,18 +117,20 @@ def spelling(words: str) -> str:
     return re.sub(r"\boe", "e", out)
 
 
-def names_any(text: str, drugs: tuple[str, ...]) -> bool:
+def names_any(text: str, drugs: tuple[str, ...], *, classes: bool = True) -> bool:
     """Whether the text names one of `drugs` (generics as words) in any of their spellings, or one of their
-    classes ("use of macrolides" names erythromycin's class)."""
+    classes ("use of macrolides" names erythromycin's class; not with `classes` false: a class has no dose)."""
     words = TOKEN_RE.findall(text)
     low = " " + spelling(" ".join(words)) + " "
     if any(f" {spelling(d)} " in low for d in drugs):
         return True
-    classes = {c for d in drugs for c in drug_names().classes.get(d, ())}
     if not classes:
         return False
+    kinds = {c for d in drugs for c in drug_names().classes.get(d, ())}
+    if not kinds:
+        return False
     stems = " " + " ".join(tokenize(" ".join(words))) + " "
-    return any(f" {' '.join(tokenize(c))} " in stems for c in classes if tokenize(c))
+    return any(f" {' '.join(tokenize(c))} " in stems for c in kinds if tokenize(c))
 
 
 def same_drugs(names: tuple[str, ...]) -> frozenset[str]:

@@ -117,3 +117,8 @@ def test_a_damaged_drug_list_stops_the_engine_at_load_with_one_line(  # type: ig
     with pytest.raises(typer.Exit):
         run_guarded(Engine.load, settings)
     assert "drugs.tsv line 1" in capsys.readouterr().err
+
+
+def test_a_class_names_a_drug_but_never_its_dose() -> None:
+    assert names_any("once-weekly bisphosphonates", ("alendronate",))
+    assert not names_any("once-weekly bisphosphonates", ("alendronate",), classes=False)

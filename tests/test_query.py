@@ -450,3 +450,32 @@ def test_a_dose_answer_leaves_out_the_doses_of_studies(label_engine) -> None:  #
     answer = label_engine.ask("adalimumab loading dose for crohns")
     sections = [b.section or "" for b in answer.quotes()]
     assert answer.answered and not any("CLINICAL STUDIES" in s.upper() for s in sections)
+
+
+@pytest.mark.parametrize(
+    ("said", "age", "kept"),
+    [
+        ("children 6 to under 12 years of age; 2 teaspoonfuls (10 mL)", 14, False),
+        ("children 6 to under 12 years of age; 2 teaspoonfuls (10 mL)", 6, True),
+        ("children 6 to under 12 years of age; 2 teaspoonfuls (10 mL)", 12, False),
+        ("Pediatric Patients (10-17 years of age): 10 mg/day", 8, False),
+        ("Pediatric Patients (10-17 years of age): 10 mg/day", 17, True),
+        ("adults and children 12 years and over: 4 teaspoonfuls", 14, True),
+        ("The recommended starting dose is 10 mg/day", 8, True),  # no band: not ruled out by age
+    ],
+)  # fmt: skip
+def test_a_dose_for_an_age_band_is_no_dose_for_an_age_outside_it(said: str, age: int, kept: bool) -> None:
+    from types import SimpleNamespace
+
+    from bot.doses import _for_age
+
+    cand = SimpleNamespace(quote=said, lead="", chunk=SimpleNamespace(heading=""))
+    assert _for_age(cand, age) is kept  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("question", "ages"), [("my son is 14 - how many mL?", [14]), ("a 72-year-old man", [72]),
+                                                ("my INR is 3", [])])  # fmt: skip
+def test_the_ages_a_question_gives(question: str, ages: list[int]) -> None:
+    from bot.doses import ages_in
+
+    assert ages_in(question) == ages
