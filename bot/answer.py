@@ -283,7 +283,7 @@ def build_answer(
         # answer to "first-line treatment for dermatomyositis")
         need_topic = 0
         specific = ""
-        if doc is not None and doc.length > LONG_DOCUMENT_CHARS and not (query.topic & context):
+        if long_doc and not (query.topic & context):
             need_topic = min(2, len(query.topic & query.known))
             specific = query.specific[0] if query.specific else ""
         # a label answers a question that names none of the labelled drugs only where the quote names the

@@ -130,10 +130,11 @@ def names_any(text: str, drugs: tuple[str, ...], *, classes: bool = True) -> boo
     if not kinds:
         return False
     stems = " " + " ".join(tokenize(" ".join(words))) + " "
-    return any(f" {' '.join(tokenize(c))} " in stems for c in kinds if tokenize(c))
+    said = (" ".join(tokenize(c)) for c in kinds)
+    return any(f" {c} " in stems for c in said if c)
 
 
 def same_drugs(names: tuple[str, ...]) -> frozenset[str]:
     """The distinct drugs among `names` (brands and generics: "viagra" and "sildenafil" are one)."""
     generic_of = drug_names().generic_of
-    return frozenset(generic_of.get(" ".join(TOKEN_RE.findall(n.lower())), n) for n in names)
+    return frozenset(generic_of.get(_key(n), n) for n in names)

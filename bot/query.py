@@ -401,7 +401,11 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     `Searcher.focus_of`)."""
     lexical = index.lexical
     question = SHORT_FORM_RE.sub(lambda m: SHORT_FORMS[m.group(0).lower()], question)
-    question = with_generics(question, lambda name: _all_known(name, lexical.vocab), classes=not asks_amount(question))
+
+    def known(name: str) -> bool:  # some source holds every word of it
+        return _known_word(name, lexical.vocab, frozenset())
+
+    question = with_generics(question, known, classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
@@ -411,7 +415,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
     synonyms = synonym_stems()
     intents = intents_of(question)
-    drugs = tuple(d for d in asked_about(question) if _all_known(d, lexical.vocab))
+    drugs = tuple(d for d in asked_about(question) if known(d))
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:
         intents += ("interaction",)  # "takes tamsulosin … wants Viagra": two drugs asked about together
     codes = frozenset(c for name in intents for c in INTENTS[name][1])
@@ -430,11 +434,6 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         amount=asks_amount(question),
         drugs=drugs,
     )
-
-
-def _all_known(name: str, vocab: Mapping[str, int]) -> bool:
-    stems = tokenize(name)
-    return bool(stems) and all(s in vocab for s in stems)
 
 
 def entity_names(meta: dict[str, object]) -> list[str]:
