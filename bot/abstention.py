@@ -33,6 +33,10 @@ FULL_MATCH_MIN_TERMS = 4
 FULL_MATCH_MIN_TERMS_NAMED = 2  # when the question names a drug or product the index has a label for
 BROAD_MATCH_COVERAGE = 0.6
 BROAD_MATCH_MIN_TERMS = 6
+# A long question (a claim) whose best chunk is this close and holds part of its words
+LONG_QUESTION_MIN_COSINE = 0.50
+LONG_QUESTION_MIN_TERMS = 6
+LONG_QUESTION_COVERAGE = 0.30
 
 
 def decline(question: str, *, unknown: tuple[str, ...] = ()) -> Answer:
@@ -65,8 +69,14 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
     coverage = word_coverage(query, chunks, index)
     n = len(query.terms)
     full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
-    return (coverage >= FULL_MATCH_COVERAGE and n >= full_terms) or (
-        coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS
+    return (
+        (coverage >= FULL_MATCH_COVERAGE and n >= full_terms)
+        or (coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS)
+        or (
+            confidence >= LONG_QUESTION_MIN_COSINE
+            and coverage >= LONG_QUESTION_COVERAGE
+            and n >= LONG_QUESTION_MIN_TERMS
+        )
     )
 
 

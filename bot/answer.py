@@ -35,7 +35,7 @@ from .doses import amount_of, doses_for_what_was_asked, holds_all
 from .drugs import names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import AMOUNT_RE, Query, analyse
+from .query import AMOUNT_RE, Query, analyse, gives_measure
 from .quotes import (
     ANAPHORA_RE,
     FINDING_RE,
@@ -323,6 +323,8 @@ def build_answer(
                     continue  # two drugs asked about together: the label of one answers where it names the other
                 if query.amount and not AMOUNT_RE.search(quote):
                     continue  # a dose question is answered by quotes that state an amount
+                if query.measure and not gives_measure(query.measure, quote):
+                    continue  # "what alcohol concentration": … by quotes that give that measure
                 if query.amount and quote_names_drug and not amount_of(quote, query.drugs):
                     continue  # … of the drug asked about, where the source is not about that drug
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it

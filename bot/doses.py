@@ -23,7 +23,7 @@ DOSAGE_CODES = frozenset({"34068-7"})  # Dosage and Administration
 STUDY_CODES = frozenset({"34092-7", "34090-1", "43682-4"})  # Clinical Studies, Clinical Pharmacology, Pharmacokinetics
 CHILD_RE = re.compile(
     r"\b(child|children|childhood|kids?|pediatric|paediatric|infants?|toddlers?|adolescents?|juvenile|newborns?"
-    r"|neonat\w*)\b",
+    r"|neonat\w*)\b(?![\s-]?pugh)",  # "Child-Pugh B" grades a liver, not a child
     re.I,
 )
 ADULT_RE = re.compile(

@@ -45,13 +45,20 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("34073-7", "34070-3"),
     ),
     "overdose": (r"\boverdos", ("34088-5",)),
+    # when to stop it, how long to keep it up: Dosage and Administration says ("Only continue HUMIRA in …")
+    "duration": (
+        r"\bwhen (?:do|should|must|to|can|would) (?:\w+ ){0,3}(?:stop|discontinu|continu|keep)"
+        r"|\bhow long (?:\w+ ){0,3}(?:take|use|continue|stay on|treat)|\bkeep (?:going|taking|using|it up)\b"
+        r"|\bstop (?:it|taking|using|treatment) if\b",
+        ("34068-7",),
+    ),
     "indication": (
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
         ("34067-9",),
     ),
     "pregnancy": (r"\bpregnan|\bconceiv|\bfertil", ("42228-7", "43684-0")),
     "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
-    "pediatric": (r"\bchild(ren)?\b|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b", ("34081-0",)),
+    "pediatric": (r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b", ("34081-0",)),
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
     "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
@@ -74,10 +81,42 @@ AMOUNT_QUESTION_RE = re.compile(
     + TREATED_WITH,
     re.I,
 )  # "low-dose colchicine" names a regimen, "dose-dependent" an effect: neither asks for an amount
+# A question that asks for a measure that is not a dose ("what alcohol concentration", "what percentage") is
+# answered only by a quote that gives that measure: a number with the measure's word or sign.
+MEASURE_QUESTION_RE = re.compile(
+    r"\bwhat (?:[\w-]+ ){0,2}(concentration|percentage|percent|proportion|ratio|temperature)s?\b", re.I
+)
+MEASURE_SIGNS = {
+    "concentration": r"concentrat|%|\bmg/m?l\b",
+    "percentage": r"%|\bper ?cent",
+    "percent": r"%|\bper ?cent",
+    "proportion": r"%|\bper ?cent|\bproportion|\bin \d+\b",
+    "ratio": r"\bratio|\bper\b|\d\s?:\s?\d",
+    "temperature": r"°|\btemperature|\bdegrees?\b",
+    "distance": r"\b(?:metres?|meters?|feet|foot|cm|inch(?:es)?)\b|\d\s?m\b",
+}
+DISTANCE_QUESTION_RE = re.compile(r"\bhow far\b|\bwhat distance\b", re.I)
+NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
+
+
+def gives_measure(measure: str, text: str) -> bool:
+    """`text` states the measure a question asks for: a number and the measure's word or sign."""
+    return bool(NUMBER_RE.search(text)) and re.search(MEASURE_SIGNS[measure], text, re.I) is not None
+
+
+def asks_measure(question: str) -> str:
+    """The measure the question asks for ("concentration"), or ""."""
+    m = MEASURE_QUESTION_RE.search(question)
+    if m:
+        return m.group(1).lower()
+    return "distance" if DISTANCE_QUESTION_RE.search(question) else ""
+
+
 NOT_AMOUNT_RE = re.compile(r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos", re.I)
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
-    "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant".split()
+    "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
+    " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like".split()
 )
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
 QUESTION_WORDS = frozenset(
@@ -119,6 +158,9 @@ ACRONYMS = {
     "jia": "juvenile idiopathic arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
 }  # fmt: skip
+# Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
+# "What is the outlook for …?"): searched for in both forms, as acronyms are.
+SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis"}
 # Clinicians' short forms, read as the words the sources use ("opioids and benzos together").
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
@@ -156,6 +198,7 @@ class Query:
     aliases: dict[str, frozenset[str]] = field(default_factory=dict)  # term -> stems that say it too (SYNONYMS)
     specific: tuple[str, ...] = ()  # specific_terms: the topic's uncommon words, rarest first
     amount: bool = False  # asks_amount: the answer must state an amount
+    measure: str = ""  # asks_measure: the measure asked for ("concentration"); quotes must give it
     drugs: tuple[str, ...] = ()  # generics of the drugs it asks about that some source names (bot/drugs.py)
 
     def said_by(self, stems: set[str]) -> set[str]:
@@ -321,13 +364,24 @@ def _near_english(word: str, common: frozenset[str]) -> bool:
     least 4 letters: "tounge", "wiegh", "alot" are misspellings, not key words."""
     if len(word) < 4:
         return False
+    return any(len(e) >= 4 and e in common for e in _edits(word))
+
+
+def _edits(word: str) -> set[str]:
+    """The words one edit from `word`: a letter dropped, two swapped, one changed or one added."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     edits = {a + b[1:] for a, b in splits if b}
     edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
     edits |= {a + c + b for a, b in splits for c in letters}
-    return any(len(e) >= 4 and e in common for e in edits - {word})
+    return edits - {word}
+
+
+def _misspelt_known(word: str, vocab: dict[str, int]) -> bool:
+    """One edit of the word as written, stemmed, is a stem the index knows ("coatmer": "coatomer" ->
+    "coatom"). Stems alone miss it: a misspelling can change how a word stems."""
+    return len(word) >= 6 and any(stem in vocab for e in _edits(word) if e[:1] == word[:1] for stem in tokenize(e)[:1])
 
 
 def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
@@ -384,7 +438,7 @@ def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> 
             continue
         if word in index.entity_lexicon or find_entities(word, index.entity_lexicon):
             continue
-        if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems):
+        if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems) or _misspelt_known(word, vocab):
             continue
         if _compound(word, vocab, common):
             continue  # two known words run together ("ipscderived", "panicprone")
@@ -408,6 +462,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     question = with_generics(question, known, classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
+    spelt += [SEARCH_ALIASES[w] for w in dict.fromkeys(TOKEN_RE.findall(question.lower())) if w in SEARCH_ALIASES]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
@@ -432,6 +487,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         aliases={t: synonyms[t] for t in terms if t in synonyms},
         specific=specific_terms(question, index, entities, fixed=fixed),
         amount=asks_amount(question),
+        measure=asks_measure(question),
         drugs=drugs,
     )
 

@@ -43,6 +43,8 @@ XREF_RE = re.compile(
     r"|\s*\(\s*\d{1,3}(?:\.\d{1,2})*(?:\s*(?:,|and|-|–)\s*\d{1,3}(?:\.\d{1,2})*)*\s*\)"
 )
 CLAUSE_RE = re.compile(r"[;:]\s+")
+# A comma that opens a reason or an aside after a sentence's main clause (", because of …", ", which …").
+TRAILING_REASON_RE = re.compile(r",\s+(?:because|since|given|which|although|particularly|especially|including)\b")
 # A sentence of a paper that reports a finding.
 FINDING_RE = re.compile(
     r"\b(significant(ly)?|increased?|decreased?|reduced?|associated with|higher|lower|p\s?[<=]|odds ratio"
@@ -131,7 +133,7 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     pieces.append((pos, end))
     had_xref = len(pieces) > 1
     if had_xref:
-        pieces = [(a, b) for a, b in pieces if _whole_piece(text, a, b, start, end)]
+        pieces = [p for p in (_whole_piece(text, a, b, start, end) for a, b in pieces) if p is not None]
     out: list[tuple[int, int]] = []
     for a, b in pieces:
         a, b = _strip_end(text, a, b)
@@ -150,19 +152,27 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     return [(a, b) for a, b in out if b - a >= min_chars and not (had_xref and _title_like(text[a:b]))]
 
 
-def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> bool:
-    """Whether a piece of a sentence cut at its cross-references reads as a statement of its own: it starts
+def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> tuple[int, int] | None:
+    """A piece of a sentence cut at its cross-references, as a statement of its own, or None: it starts
     the sentence (or a new clause with a capital letter), and it ends the sentence (or the cross-reference
     after it closes a clause: "; …"). "Clinicians should offer naloxone … more frequently (see
-    Recommendation 7) when factors are present" is no quote without its condition, nor "and offer naloxone"."""
+    Recommendation 7) when factors are present" is no quote without its condition, nor "and offer naloxone".
+    A piece whose cross-reference sits inside a trailing reason ("…the dosage of methadone, because of the
+    variable half-life of this drug (see Recommendation 3) and …") is quoted up to that reason's comma."""
     head = text[a:b].lstrip(" ,;:")
     clause = text[a:b].lstrip()[:1] in (";", ":")  # "(4.1); avoid use with riociguat": a clause of its own
     starts = a == start or clause or head[:1].isupper() or head[:1].isdigit()
+    if not starts:
+        return None
     rest = text[b:end]
     after = XREF_RE.match(rest)
     tail = rest[after.end() :] if after else rest
-    ends = not tail.strip(" .;:)\"'”") or tail.lstrip()[:1] in ";:."
-    return starts and ends
+    if not tail.strip(" .;:)\"'”") or tail.lstrip()[:1] in ";:.":
+        return a, b
+    reasons = list(TRAILING_REASON_RE.finditer(text, a, b))
+    if reasons and reasons[-1].start() - a >= MIN_QUOTE_CHARS:
+        return a, reasons[-1].start()
+    return None
 
 
 def merge_short_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

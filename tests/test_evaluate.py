@@ -347,3 +347,24 @@ def test_low_similarity_questions_need_every_word(engine, question: str, answere
     if answered:
         assert confidence >= FULL_MATCH_MIN_COSINE
         assert any("Reye" in b.quote for b in answer.quotes())
+
+
+@pytest.mark.parametrize(
+    ("confidence", "coverage", "terms", "answered"),
+    [
+        (0.52, 0.35, 6, True),  # a claim: close, and one top chunk holds a third of its words
+        (0.52, 0.35, 5, False),  # a shorter question needs the cosine or more of its words
+        (0.48, 0.35, 8, False),  # below LONG_QUESTION_MIN_COSINE
+        (0.52, 0.20, 8, False),  # too few of its words
+        (0.35, 0.65, 6, True),  # the broad rule: most of a long question's words
+        (0.35, 1.00, 4, True),  # the every-word rule
+        (0.25, 1.00, 8, False),  # below FULL_MATCH_MIN_COSINE nothing answers
+    ],
+)
+def test_lexical_evidence_rules(monkeypatch, confidence: float, coverage: float, terms: int, answered: bool) -> None:  # type: ignore[no-untyped-def]
+    from bot import abstention
+    from bot.query import Query
+
+    monkeypatch.setattr(abstention, "word_coverage", lambda *_: coverage)
+    query = Query(text="claim", terms={f"t{i}": 1.0 for i in range(terms)})
+    assert abstention.lexical_evidence(query, confidence, [], None) is answered  # type: ignore[arg-type]

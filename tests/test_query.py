@@ -36,6 +36,9 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("Is atorvastatin safe in pregnancy?", ("warning", "pregnancy")),  # not the nursing mothers' section
         ("Can sildenafil be given to a patient who uses nitroglycerin?", ("interaction",)),
         ("What did the trial find about budesonide-formoterol?", ()),
+        ("sildenafil starting dose in a man with Child-Pugh B cirrhosis?", ("dose",)),  # a liver, not a child
+        ("Humira for ulcerative colitis - when do we stop it if it isn't working?", ("duration",)),
+        ("Humira for UC - by when must the patient show remission to keep going?", ("duration",)),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -100,6 +103,15 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
         ("HUMIRA is dispensed in a carton containing 4 alcohol preps and 4 dose trays.", []),
         ("Drug Interactions Associated with Increased Risk of Myopathy (2.6, 5.1, 7, 12.3)", []),  # a caption
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
+        (  # a cross-reference inside the sentence's trailing reason: quoted up to that reason's comma
+            "Shorter follow-up intervals (every 2–3 days for the first week) should be strongly considered when "
+            "starting the dosage of methadone, because of the variable half-life of this drug (see "
+            "Recommendation 3) and the potential for drug accumulation.",
+            [
+                "Shorter follow-up intervals (every 2–3 days for the first week) should be strongly considered "
+                "when starting the dosage of methadone"
+            ],
+        ),
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
         ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
         (  # a GARD symptom table flattened between its column heads and the HPO's note: the rows answer
@@ -296,6 +308,38 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
     query = analyse("Does IVIG help in psoriasis?", label_engine.index)
     assert "intravenous immunoglobulin" in query.for_search and not query.unknown
     assert analyse("Does ivig help?", label_engine.index).for_search == "Does ivig help?"  # only written as one
+
+
+@pytest.mark.parametrize(
+    ("question", "measure"),
+    [
+        ("What alcohol concentration should a hand rub contain?", "concentration"),
+        ("What percentage of children with juvenile dermatomyositis develop calcinosis?", "percentage"),
+        ("per WHO how far apart should hospital beds be?", "distance"),
+        ("What is the dose of sildenafil?", ""),  # a dose is an amount (asks_amount), not a measure
+        ("What does the WHO say about alcohol-based handrub?", ""),
+    ],
+)  # fmt: skip
+def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
+    from bot.query import asks_measure
+
+    assert asks_measure(question) == measure
+
+
+@pytest.mark.parametrize(
+    ("measure", "text", "gives"),
+    [
+        ("concentration", "Use a handrub with 60-80% alcohol.", True),
+        ("concentration", "Regarding hand washing stations, WHO recommends one basin per every 10 beds.", False),
+        ("distance", "recommending one patient per bed with adequate spacing (1 metre between beds)", True),
+        ("distance", "Standards for bed occupancy should be one patient per bed with adequate spacing.", False),
+        ("percentage", "Calcinosis occurs in 20-30 percent of children.", True),
+    ],
+)  # fmt: skip
+def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, gives: bool) -> None:
+    from bot.query import gives_measure
+
+    assert gives_measure(measure, text) is gives
 
 
 @pytest.mark.parametrize(
