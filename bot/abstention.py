@@ -2,8 +2,9 @@
 
 A question is declined when the best chunk is not close enough to it (`answer_confidence`, the best
 cosine) and there is no lexical evidence either (`lexical_evidence`: one of the top chunks holds the
-question's words; `focus_evidence`: a document titled with what it names has a close passage). `decline`
-is the answer then.
+question's words; `focus_evidence`: a document titled with what it names has a close passage), or when no
+source its quotes come from names its most specific word (`sources_name_specific`). `decline` is the
+answer then.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import numpy as np
 from .documents import Answer, Chunk
 from .index import Index
 from .lexical import tokenize
-from .query import Query
-from .search import Candidates
+from .query import Query, is_question
+from .search import Candidates, Searcher
 from .sections import section_name
 
 DECLINE_MESSAGE = (
@@ -104,3 +105,21 @@ def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
         words = set(tokenize(chunk.text)) | set(tokenize(context))
         best = max(best, sum(w for t, w in weights.items() if t in words) / total)
     return best
+
+
+def sources_name_specific(query: Query, quoted: dict[str, int], searcher: Searcher) -> bool:
+    """Whether a source the answer quotes (`quoted`: doc id -> document number) names the question's most
+    specific word anywhere, in any form ("atypical" in "In the 10-year alendronate study, how many atypical
+    femoral fractures occurred?"; "dialysis" in "hemodialysis"). A source that never says it answers a
+    nearby question, not this one. Only questions: a claim to check is answered by what bears on it."""
+    if not query.specific or not quoted or not is_question(query.text):
+        return True
+    key = query.specific[0]
+    docs = searcher.doc_lexical
+    if docs is not None and np.isin(docs.rows_with(key), list(quoted.values())).any():
+        return True
+    for doc_id in quoted:
+        doc = searcher.index.document(doc_id)
+        if doc is not None and any(key in t for t in set(tokenize(f"{doc.title} {doc.text}"))):
+            return True
+    return False

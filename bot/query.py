@@ -104,6 +104,18 @@ def gives_measure(measure: str, text: str) -> bool:
     return bool(NUMBER_RE.search(text)) and re.search(MEASURE_SIGNS[measure], text, re.I) is not None
 
 
+QUESTION_RE = re.compile(
+    r"\?\s*$|^\W*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|can|could|should"
+    r"|would|will|may|must|has|have)\b",
+    re.I,
+)
+
+
+def is_question(text: str) -> bool:
+    """A question ("… ?", "how much …"), not a statement to check ("Vitamin D lowers the risk of …")."""
+    return QUESTION_RE.search(text) is not None
+
+
 def asks_measure(question: str) -> str:
     """The measure the question asks for ("concentration"), or ""."""
     m = MEASURE_QUESTION_RE.search(question)

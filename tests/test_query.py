@@ -523,3 +523,36 @@ def test_the_ages_a_question_gives(question: str, ages: list[int]) -> None:
     from bot.doses import ages_in
 
     assert ages_in(question) == ages
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("Does HUMIRA help Tourette's disorder?", False),  # only haloperidol's label names it
+        ("Does Lipitor cause tardive dyskinesia?", False),
+        ("Is sildenafil safe with tardive dyskinesia?", False),
+        ("Can haloperidol cause tardive dyskinesia?", True),
+        ("Does Viagra cause priapism?", True),
+    ],
+)
+def test_a_question_is_answered_only_from_sources_that_name_its_specific_word(
+    label_engine, question: str, answered: bool
+) -> None:  # type: ignore[no-untyped-def]
+    assert label_engine.ask(question).answered is answered
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("Does Viagra cause priapism?", True),
+        ("how much tylenol can a child take", True),
+        ("lipitor max dose?", True),
+        ("Lipitor causes tardive dyskinesia.", False),  # a claim to check
+        ("Vitamin D lowers the risk of fractures in older women", False),
+    ],
+)
+def test_is_question(text: str, question: bool) -> None:
+    from bot.query import is_question
+
+    assert is_question(text) is question
