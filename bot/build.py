@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -36,14 +37,16 @@ from .index import (
     MANIFEST,
     IndexError_,
     Reusable,
+    StoreCopy,
     check_files,
     document_text,
-    file_digest,
+    file_digests,
     fsync_tree,
     previous_chunks,
     previous_doc_hashes,
     read_manifest,
     resolve_build,
+    sections_json,
     write_chunk_store,
     write_manifest,
 )
@@ -111,8 +114,8 @@ _META_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(
 
 
 def doc_hash(doc: Document) -> str:
-    outline = json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in doc.parts])
-    meta = _META_JSON(doc.meta)
+    outline = json.dumps([[p.start, p.end, list(p.path), p.code, p.page] for p in doc.parts]) if doc.parts else "[]"
+    meta = "{}" if doc.meta == {} else _META_JSON(doc.meta)  # (no encoder run for the common empty ones)
     return content_hash(doc.id, doc.title, doc.kind, doc.url or "", doc.date or "", doc.text, outline, meta)
 
 
@@ -320,61 +323,91 @@ def build_index(
         stats.removed = sum(1 for d in old_hashes if d not in hashes)
 
         current = resolve_build(root)
-        damage = damaged(current) if current is not None else None
-        if damage is not None:
-            # A damaged build is never the base of a new one: nothing of it is reused, it is not "up to date".
-            log.warning("the current index %s is damaged (%s): nothing of it is reused, rebuilding", current, damage)
-            current = None
+        up_to_date = False  # what the manifest says; it counts only once every file verified
         if current is not None and not force:
             try:
                 m = read_manifest(current)
                 wanted = choose_vector_index(int(m["counts"]["chunks"]), vector_index, threshold=hnsw_threshold)
                 same_vectors = m.get("faiss", "IndexFlatIP") == VECTOR_INDEX_TYPES[wanted]
                 built_from = (m.get("corpus_fingerprint"), m.get("model"), m.get("chunking"))
-                if built_from == (fingerprint, model, chunking) and same_vectors:
-                    stats.up_to_date = True
-                    stats.chunks = int(m["counts"]["chunks"])
-                    stats.chunks_reused = stats.chunks
-                    stats.path = str(current)
-                    stats.seconds = time.perf_counter() - t0
-                    return stats
+                up_to_date = built_from == (fingerprint, model, chunking) and same_vectors
             except Exception:  # unreadable old manifest: just rebuild
                 pass
+        # a build to be reused: the bytes of its vector file are kept as they were verified, for read_previous
+        kept: dict[str, bytes] = {} if up_to_date else {"vectors.faiss": b""}
+        damage = damaged(current, keep=kept) if current is not None else None
+        if damage is not None:
+            # A damaged build is never the base of a new one: nothing of it is reused, it is not "up to date".
+            log.warning("the current index %s is damaged (%s): nothing of it is reused, rebuilding", current, damage)
+            current = None
+            kept.clear()
+        if current is not None and up_to_date:
+            stats.up_to_date = True
+            stats.chunks = int(m["counts"]["chunks"])
+            stats.chunks_reused = stats.chunks
+            stats.path = str(current)
+            stats.seconds = time.perf_counter() - t0
+            return stats
 
-        reuse = _reusable(current, chunking) if not force else Reusable({}, {})
-        chunks: list[Chunk] = []
-        texts: list[str] = []
-        reused_rows: list[int] = []  # per chunk: its row in the current build (an unchanged document's), or -1
-        old_doc_no = {doc_id: i for i, doc_id in enumerate(reuse.chunks)}  # row order: the document BM25's
+        reuse = _reusable(current, chunking) if not force else Reusable()
+        # Per chunk row of the new build: its chunk hash, kind and document, its row in the current build (an
+        # unchanged document's chunk, copied from there) or -1, and its embedded text (None: not needed yet).
+        # Only changed and new documents' chunks are made (`fresh`); unchanged ones are not read at all.
+        row_hashes: list[str] = []
+        row_kinds: list[str] = []
+        row_docs: list[Document] = []
+        reused_rows: list[int] = []
+        texts: list[str | None] = []
+        fresh: list[Chunk] = []
+        doc_order: list[str] = []  # documents with chunks, in row order: the document BM25's rows
+        old_doc_no = {doc_id: i for i, doc_id in enumerate(reuse.docs)}  # row order: the document BM25's
         reused_docs: dict[str, int] = {}  # unchanged document -> its row in the current document BM25
+        old_hash, old_kind = reuse.hashes.__getitem__, reuse.kinds.__getitem__
         bar = _progress(docs, "chunking", progress)
         for doc in bar:
-            old = reuse.chunks.get(doc.id)
+            old = reuse.docs.get(doc.id)
             if old is not None and old[0] == hashes[doc.id]:  # unchanged document: its chunks as they were
-                fresh = old[1]
+                rows = old[1]
                 reused_docs[doc.id] = old_doc_no[doc.id]
-                for i, chunk in enumerate(fresh):
-                    reused_rows.append(chunk.id)
-                    chunk.id = len(chunks) + i
+                reused_rows.extend(rows)
+                row_hashes.extend(map(old_hash, rows))
+                row_kinds.extend(map(old_kind, rows))
+                texts.extend([None] * len(rows))
+                n = len(rows)
             else:
-                fresh = chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(chunks))
-                reused_rows.extend([-1] * len(fresh))
-            for chunk in fresh:
-                chunks.append(chunk)
-                texts.append(embed_text(doc, chunk))
-        stats.chunks = len(chunks)
-        doc_order = list(dict.fromkeys(c.doc_id for c in chunks))
+                made = chunk_document(doc, size=chunk_size, overlap=chunk_overlap, first_id=len(row_hashes))
+                reused_rows.extend([-1] * len(made))
+                for chunk in made:
+                    fresh.append(chunk)
+                    row_hashes.append(chunk.hash)
+                    row_kinds.append(chunk.kind)
+                    texts.append(embed_text(doc, chunk))
+                n = len(made)
+            if n:
+                row_docs.extend([doc] * n)
+                doc_order.append(doc.id)
+        stats.chunks = n_rows = len(row_hashes)
+
+        def read_texts(wanted: list[int]) -> None:
+            """The embedded texts of unchanged chunks (rows of this build), read from the current build."""
+            old_chunks = reuse.chunks_at([reused_rows[i] for i in wanted])
+            for i in wanted:
+                texts[i] = embed_text(row_docs[i], old_chunks[reused_rows[i]])
+
         # BM25 token ids of unchanged chunks and documents: those the current build's BM25 folders hold
         # (None, and everything tokenised again, when it has none or they do not check out)
-        n_old_rows = sum(len(v[1]) for v in reuse.chunks.values())
-        prev_chunk_ids = _previous_ids(current / "bm25", n_old_rows) if current and reuse.chunks else None
-        prev_doc_ids = _previous_ids(current / DOC_BM25, len(reuse.chunks)) if current and reuse.chunks else None
-        bm25_rows = reused_rows if prev_chunk_ids is not None else [-1] * len(chunks)
+        n_old_rows = len(reuse.hashes)
+        prev_chunk_ids = _previous_ids(current / "bm25", n_old_rows) if current and reuse.docs else None
+        prev_doc_ids = _previous_ids(current / DOC_BM25, len(reuse.docs)) if current and reuse.docs else None
+        bm25_rows = reused_rows if prev_chunk_ids is not None else [-1] * n_rows
         doc_rows = [reused_docs.get(d, -1) if prev_doc_ids is not None else -1 for d in doc_order]
+        read_texts(
+            [i for i in range(n_rows) if bm25_rows[i] < 0 and texts[i] is None and not reuse.tokens.get(row_hashes[i])]
+        )
         # the others' BM25 tokens, space-separated (stems hold no spaces): one string per chunk
         tokens: list[str | None] = [
-            None if r >= 0 else reuse.tokens.get(c.hash) or " ".join(tokenize(t))
-            for c, t, r in zip(chunks, texts, bm25_rows, strict=True)
+            None if r >= 0 else reuse.tokens.get(h) or " ".join(tokenize(t or ""))
+            for h, t, r in zip(row_hashes, texts, bm25_rows, strict=True)
         ]
         # and the whole documents' (title and text), for the document BM25 the rankings read
         by_id = {d.id: d for d in docs}
@@ -388,20 +421,26 @@ def build_index(
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
-        previous = read_previous(root, model, dim) if current is not None else None
-        previous_matrix = previous.matrix() if previous is not None else None
-        cache: dict[str, np.ndarray] = {}
+        verified = kept.pop("vectors.faiss", b"") or None  # its bytes, as `damaged` checked them
+        previous = read_previous(root, model, dim, verified=verified, hashes=reuse.hashes or None) if current else None
+        verified = None
+        previous_matrix = previous.view() if previous is not None else None  # in place: `previous` outlives it
+        # chunk hash -> its row in the previous build's matrix, and the vectors of the others (vector cache,
+        # embedder)
+        at: dict[str, int] = {}
         if previous is not None and previous_matrix is not None:
-            cache = {h: previous_matrix[i] for i, h in enumerate(previous.hashes)}
+            at = {h: i for i, h in enumerate(previous.hashes)}
+        cache: dict[str, np.ndarray] = {}
         store = VectorCache(cache_dir, model, dim) if cache_dir else None
         if store is not None:
-            cache.update(store.get(c.hash for c in chunks if c.hash not in cache))
+            cache.update(store.get(h for h in row_hashes if h not in at))
+        missing = [i for i, h in enumerate(row_hashes) if h not in at and h not in cache]
+        read_texts([i for i in missing if texts[i] is None])
         todo: dict[str, str] = {}
-        for chunk, text in zip(chunks, texts, strict=True):
-            if chunk.hash not in cache:
-                todo.setdefault(chunk.hash, text)
+        for i in missing:
+            todo.setdefault(row_hashes[i], texts[i] or "")
         stats.chunks_embedded = len(todo)
-        stats.chunks_reused = len(chunks) - sum(1 for c in chunks if c.hash in todo)
+        stats.chunks_reused = n_rows - len(missing)
         if todo:
             emb = emb or _call(embedder)
             log.info("embedding %d chunks (%d reused)", len(todo), stats.chunks_reused)
@@ -410,11 +449,14 @@ def build_index(
             stats.embed_seconds = time.perf_counter() - t_embed
         if store is not None:
             store.close()
-        matrix = (
-            np.stack([cache[c.hash] for c in chunks]).astype(np.float32, copy=False)
-            if chunks
-            else np.zeros((0, dim), dtype=np.float32)
-        )
+        # the matrix: rows of the previous build's matrix gathered at once, the others' vectors put in
+        matrix = np.empty((n_rows, dim), dtype=np.float32)
+        old_at = np.fromiter((at.get(h, -1) for h in row_hashes), dtype=np.int64, count=n_rows)
+        if previous_matrix is not None and len(previous_matrix):
+            np.take(previous_matrix, np.maximum(old_at, 0), axis=0, out=matrix, mode="clip")  # "raise": buffered
+        for i in np.flatnonzero(old_at < 0).tolist():
+            matrix[i] = cache[row_hashes[i]]
+        at, cache = {}, {}
 
         had_current = resolve_build(root) is not None
         tmp: Path | None = None
@@ -425,34 +467,43 @@ def build_index(
             faiss_info, patch = update_vectors(
                 writing,
                 matrix,
-                [c.hash for c in chunks],
+                row_hashes,
                 None if force else previous,  # --force rebuilds the graph too
                 previous_matrix=previous_matrix,
+                copied_from=old_at if previous_matrix is not None else None,
                 kind=vector_index,
                 threshold=hnsw_threshold,
             )
             old_rows = len(previous.hashes) if previous is not None else 0
-            previous = previous_matrix = None  # the old graph and vectors are no longer needed
+            previous_matrix = None  # the old vectors (a view into the old graph's storage), then the old graph
+            previous = None
             stats.vectors_written = "patched" if patch is not None else "full"
-            stats.rows_added = patch.added if patch is not None else len(chunks)
+            stats.rows_added = patch.added if patch is not None else n_rows
             stats.rows_removed = patch.removed if patch is not None else old_rows
             writing = tmp / "chunks.sqlite"
-            copy = (current / "chunks.sqlite", reused_rows) if current is not None and reuse.chunks else None
-            write_chunk_store(writing, docs, chunks, hashes, copy=copy)
+            copy = None
+            if reuse.store is not None:
+                # an unchanged document's row is copied too when what its hash does not cover is the same
+                same_docs = {
+                    d.id: reuse.doc_at[d.id]
+                    for d in docs
+                    if reuse.doc_rows.get(d.id) == (hashes[d.id], d.url, d.date, d.source, sections_json(d.sections))
+                }
+                pairs = [(new, old) for new, old in enumerate(reused_rows) if old >= 0]
+                copy = StoreCopy(reuse.store, pairs, same_docs)
+            write_chunk_store(writing, docs, fresh, hashes, copy=copy)
             writing = tmp / "bm25"
             _save_lexical(writing, *_lexical(tokens, prev_chunk_ids, bm25_rows))
             writing = tmp / DOC_BM25
             _save_lexical(writing, *_lexical(doc_tokens, prev_doc_ids, doc_rows))
-            kinds: dict[str, int] = {}
-            for c in chunks:
-                kinds[c.kind] = kinds.get(c.kind, 0) + 1
+            kinds = Counter(row_kinds)
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "model": model,
                 "dimension": dim,
                 "chunking": chunking,
                 "corpus_fingerprint": fingerprint,
-                "counts": {"documents": len(docs), "chunks": len(chunks)},
+                "counts": {"documents": len(docs), "chunks": n_rows},
                 "kinds": dict(sorted(kinds.items())),
                 "faiss": faiss_info["type"],
                 "faiss_params": faiss_info,
@@ -461,7 +512,9 @@ def build_index(
                 "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 # every file, the BM25 arrays included, so damage is caught at load rather than at query time
-                "files": {f.relative_to(tmp).as_posix(): file_digest(f) for f in sorted(tmp.rglob("*")) if f.is_file()},
+                "files": file_digests(
+                    tmp, [f.relative_to(tmp).as_posix() for f in sorted(tmp.rglob("*")) if f.is_file()]
+                ),
             }
             writing = tmp / MANIFEST
             write_manifest(tmp, manifest)
@@ -547,9 +600,10 @@ def reuse_key() -> str:
     return h.hexdigest()[:16]
 
 
-def damaged(build: Path) -> str | None:
+def damaged(build: Path, *, keep: dict[str, bytes] | None = None) -> str | None:
     """Why a build cannot be trusted (an unreadable or invalid manifest, a file missing or differing from
-    its manifest checksum: the checks `load_index` makes), or None when every file verifies."""
+    its manifest checksum: the checks `load_index` makes), or None when every file verifies. The files
+    `keep` names get their verified bytes put in it (see `check_files`)."""
     try:
         manifest = read_manifest(build)
     except Exception as exc:
@@ -557,7 +611,7 @@ def damaged(build: Path) -> str | None:
     if not manifest.get("files"):
         return "its manifest lists no file checksums"
     try:
-        check_files(build, manifest)
+        check_files(build, manifest, keep=keep)
     except IndexError_ as exc:
         return str(exc)
     return None
@@ -565,13 +619,13 @@ def damaged(build: Path) -> str | None:
 
 def _reusable(current: Path | None, chunking: dict[str, int]) -> Reusable:
     if current is None:
-        return Reusable({}, {})
+        return Reusable()
     try:
         m = read_manifest(current)
     except Exception:
-        return Reusable({}, {})
+        return Reusable()
     if m.get("chunking") != chunking or m.get("reuse_key") != reuse_key():
-        return Reusable({}, {})
+        return Reusable()
     return previous_chunks(current)
 
 
@@ -604,18 +658,31 @@ def _lexical(
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     words = list(previous[0]) if previous is not None else []
     number = {w: i for i, w in enumerate(words)}
+    n = len(tokens)
+    fresh = [i for i, toks in enumerate(tokens) if toks is not None]
+    lengths = np.zeros(n, dtype=np.int64)
+    bounds = list(range(n + 1))  # the rows where a piece starts: every row, or runs of reused rows
+    if len(fresh) < n:  # rows taking their ids from the previous build: in runs of consecutive old rows
+        assert previous is not None and rows is not None
+        _, old_ids, old_offsets = previous
+        src = np.asarray(rows, dtype=np.int64)
+        src[fresh] = -2  # so no run goes through a fresh row
+        reused = src >= 0
+        lengths[reused] = np.diff(old_offsets)[src[reused]]
+        ends = set(np.flatnonzero(np.diff(src) != 1).tolist())  # rows after which a run breaks
+        bounds = sorted({0, n, *fresh, *(i + 1 for i in fresh), *(i + 1 for i in ends)})
     pieces: list[np.ndarray] = []
-    for i, toks in enumerate(tokens):
-        if toks is None:
-            assert previous is not None and rows is not None
-            _, old_ids, old_offsets = previous
-            pieces.append(old_ids[old_offsets[rows[i]] : old_offsets[rows[i] + 1]])
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        toks = tokens[a]
+        if toks is None:  # rows a..b-1, old rows src[a]..src[b-1]: one slice of the old ids
+            pieces.append(old_ids[old_offsets[src[a]] : old_offsets[src[b - 1] + 1]])
         else:
             pieces.append(np.fromiter((number.setdefault(t, len(number)) for t in toks.split()), dtype=np.int64))
-    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+            lengths[a] = len(pieces[-1])
+    offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     flat = np.concatenate(pieces).astype(np.int64, copy=False) if pieces else np.zeros(0, dtype=np.int64)
+    assert len(flat) == offsets[-1]
     first = np.full(len(number), len(flat), dtype=np.int64)  # where each word number first occurs
     np.minimum.at(first, flat, np.arange(len(flat), dtype=np.int64))
     present = np.flatnonzero(first < len(flat))

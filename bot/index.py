@@ -143,6 +143,11 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def sections_json(sections: list[Section]) -> str:
+    """A document's `sections` as the documents table holds them."""
+    return json.dumps([[s.start, s.end, s.kind] for s in sections]) if sections else "[]"
+
+
 def _sentences_json(spans: list[Span]) -> str:
     return json.dumps([[s.start, s.end] for s in spans])
 
@@ -176,18 +181,42 @@ def document_text(doc_id: str, title: str, text: str) -> str:
     return text if title == doc_id else f"{title}\n{text}"
 
 
+@dataclass
+class StoreCopy:
+    """What `write_chunk_store` copies as it is, row for row by SQLite, from a previous chunk store (one
+    `damaged` verified) instead of serialising it again."""
+
+    store: Path
+    rows: list[tuple[int, int]]  # (new row, old row) of each chunk copied (text, sentence spans and all)
+    docs: dict[str, int] = field(default_factory=dict)  # document copied (proved unchanged) -> its old rowid
+
+
+def _runs(pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """(first new, first old, count) of each run of `pairs` ((new, old), new ascending) that both go up by one."""
+    runs: list[tuple[int, int, int]] = []
+    for new, old in pairs:
+        if runs and runs[-1][0] + runs[-1][2] == new and runs[-1][1] + runs[-1][2] == old:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((new, old, 1))
+    return runs
+
+
+DOCUMENT_COLUMNS = "id, title, kind, url, date, source, text, sections, hash, parts, meta"
+
+
 def write_chunk_store(
     path: Path,
     docs: list[Document],
     chunks: list[Chunk],
     doc_hashes: dict[str, str],
     *,
-    copy: tuple[Path, list[int]] | None = None,
+    copy: StoreCopy | None = None,
 ) -> None:
-    """Documents and chunks. With `copy` (a previous chunk store, verified, and per chunk its row there or
-    -1), a chunk with a row there is copied from it as it is, row for row by SQLite (text, sentence spans and
-    all), instead of being serialised again; the others are written from `chunks`."""
-    old_rows = copy[1] if copy is not None else [-1] * len(chunks)
+    """Documents and chunks. `chunks` are the chunks written from their objects, each at its row `id`; with
+    `copy`, the chunk rows and document rows it names are copied from the previous store instead, and
+    everything is inserted in row (and document) order, as a full build inserts it, so the file is the
+    same page for page."""
     db = sqlite3.connect(path.resolve().as_uri(), uri=True)  # a URI connection: ATTACH below takes one too
     try:
         db.executescript(
@@ -201,44 +230,78 @@ def write_chunk_store(
                 text TEXT NOT NULL, sentences TEXT NOT NULL, code TEXT, page INTEGER);
             """
         )
-        db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                (d.id, d.title, d.kind, d.url, d.date, d.source, d.text,
-                 json.dumps([[s.start, s.end, s.kind] for s in d.sections]), doc_hashes[d.id],
-                 parts_json(d.parts), _META_JSON(d.meta))
-                for d in docs
-            ),
-        )  # fmt: skip
-        fresh = (
-            (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences),
-             c.code, c.page)
-            for c, old in zip(chunks, old_rows, strict=True)
-            if old < 0
-        )  # fmt: skip
-        pairs = [(c.id, old) for c, old in zip(chunks, old_rows, strict=True) if old >= 0]
-        if copy is None or not pairs:
-            db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?)", fresh)
-        else:  # the new rows and the copied ones, inserted in row order as a full build inserts them
+        copied_docs = copy.docs if copy is not None else {}
+        doc_rows = [
+            (i, (d.id, d.title, d.kind, d.url, d.date, d.source, d.text, sections_json(d.sections), doc_hashes[d.id],
+                 parts_json(d.parts), _META_JSON(d.meta)))
+            for i, d in enumerate(docs)
+            if d.id not in copied_docs
+        ]  # fmt: skip
+        chunk_rows = [
+            (c.id, (c.id, c.doc_id, c.start, c.end, c.kind, c.heading, c.hash, c.text, _sentences_json(c.sentences),
+                    c.code, c.page))
+            for c in chunks
+        ]  # fmt: skip
+        if copy is not None and (copy.rows or copy.docs):
             db.commit()
-            db.execute("ATTACH DATABASE ? AS old", (f"{copy[0].resolve().as_uri()}?mode=ro",))
-            db.execute("CREATE TEMP TABLE copied (new INTEGER PRIMARY KEY, old INTEGER NOT NULL)")
-            db.executemany("INSERT INTO copied VALUES (?,?)", pairs)
-            db.execute("CREATE TEMP TABLE fresh AS SELECT * FROM main.chunks WHERE 0")
-            db.executemany("INSERT INTO fresh VALUES (?,?,?,?,?,?,?,?,?,?,?)", fresh)
-            columns = ", ".join("c." + c for c in CHUNK_COLUMNS.split(", ")[1:])
-            cur = db.execute(
-                f"INSERT INTO main.chunks SELECT * FROM (SELECT m.new, {columns} FROM copied m JOIN old.chunks c "
-                "ON c.row = m.old UNION ALL SELECT * FROM fresh) ORDER BY 1"
+            db.execute("ATTACH DATABASE ? AS old", (f"{copy.store.resolve().as_uri()}?mode=ro",))
+        # Rows are inserted in order, as a full build inserts them (so the file is the same page for page): the
+        # written ones by executemany, the copied ones a run of consecutive old rows at a time, by a range scan
+        # of the old table (no sort)
+        doc_runs = _runs(sorted((i, copied_docs[d.id]) for i, d in enumerate(docs) if d.id in copied_docs))
+        written = _insert_in_order(
+            db, "documents", doc_rows, doc_runs,
+            f"INSERT INTO main.documents SELECT {DOCUMENT_COLUMNS} FROM old.documents WHERE rowid BETWEEN ? AND ? "
+            "ORDER BY rowid",
+        )  # fmt: skip
+        if written != len(docs):
+            raise sqlite3.DatabaseError(
+                f"wrote {written} of {len(docs)} documents (copying from {copy and copy.store})"
             )
-            if cur.rowcount != len(chunks):
-                raise sqlite3.DatabaseError(f"wrote {cur.rowcount} of {len(chunks)} chunks (copying from {copy[0]})")
+        chunk_runs = _runs(copy.rows) if copy is not None else []
+        columns = ", ".join(CHUNK_COLUMNS.split(", ")[1:])
+        written = _insert_in_order(
+            db, "chunks", chunk_rows, chunk_runs,
+            f"INSERT INTO main.chunks SELECT row + ?, {columns} FROM old.chunks WHERE row BETWEEN ? AND ? ORDER BY row",
+            shift=True,
+        )  # fmt: skip
+        total = len(chunks) + (len(copy.rows) if copy is not None else 0)
+        if written != total:
+            raise sqlite3.DatabaseError(f"wrote {written} of {total} chunks (copying from {copy and copy.store})")
+        if copy is not None and (copy.rows or copy.docs):
             db.commit()
             db.execute("DETACH DATABASE old")
         db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
         db.commit()
     finally:
         db.close()
+
+
+def _insert_in_order(
+    db: sqlite3.Connection,
+    table: str,
+    rows: list[tuple[int, tuple[Any, ...]]],
+    runs: list[tuple[int, int, int]],
+    copy_sql: str,
+    *,
+    shift: bool = False,
+) -> int:
+    """Insert `rows` ((position, values), ascending) and the `runs` (first position, first old rowid, count)
+    copied by `copy_sql`, merged in position order; returns the count of rows inserted."""
+    insert = f"INSERT INTO main.{table} VALUES ({','.join('?' * len(rows[0][1]))})" if rows else ""
+    done, k = 0, 0
+    for first, old, count in runs:
+        j = k
+        while j < len(rows) and rows[j][0] < first:
+            j += 1
+        if j > k:
+            done += db.executemany(insert, (values for _, values in rows[k:j])).rowcount
+        k = j
+        args = (first - old, old, old + count - 1) if shift else (old, old + count - 1)
+        done += db.execute(copy_sql, args).rowcount
+    if k < len(rows):
+        done += db.executemany(insert, (values for _, values in rows[k:])).rowcount
+    return done
 
 
 @dataclass(frozen=True)
@@ -340,15 +403,52 @@ class Index:
         self.db.close()
 
 
-def check_files(build: Path, manifest: dict[str, Any], *, verify: bool = True) -> None:
+def file_digests(build: Path, names: list[str], keep: dict[str, bytes] | None = None) -> dict[str, str]:
+    """The sha256 of each file `names` (relative to `build`), two files at a time (hashlib and file reads
+    release the GIL, so the vector file and the chunk store, most of the bytes, are hashed side by side).
+    The files `keep` names are read whole and their bytes put in it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    read: dict[str, bytes] = {}
+
+    def digest(name: str) -> str:
+        if keep is not None and name in keep:
+            data = read[name] = (build / name).read_bytes()
+            return hashlib.sha256(data).hexdigest()
+        return file_digest(build / name)
+
+    workers = min(2, os.cpu_count() or 1, len(names))
+    if workers <= 1:
+        out = {name: digest(name) for name in names}
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            # largest first, so the two big files start at once
+            order = sorted(names, key=lambda name: -(build / name).stat().st_size)
+            out = dict(zip(order, pool.map(digest, order), strict=True))
+    if keep is not None:
+        keep.update(read)
+    return {name: out[name] for name in names}
+
+
+def check_files(
+    build: Path, manifest: dict[str, Any], *, verify: bool = True, keep: dict[str, bytes] | None = None
+) -> None:
     """Raise `IndexCorrupt` for a file of the manifest that is missing or (with `verify`) whose checksum
-    differs from the manifest's."""
-    for name, expected in manifest.get("files", {}).items():
-        path = build / name
-        if not path.is_file():
-            raise IndexCorrupt(f"index file {path} is missing: rebuild with `bot index`")
-        if verify and file_digest(path) != expected:
-            raise IndexCorrupt(f"index file {path} is corrupt (checksum differs): rebuild with `bot index`")
+    differs from the manifest's. The files `keep` names (with `verify`) are read whole and their bytes, the
+    very bytes checked, put in it, so a caller uses them without reading and hashing them a second time."""
+    files: dict[str, str] = manifest.get("files", {})
+    for name in files:
+        if not (build / name).is_file():
+            raise IndexCorrupt(f"index file {build / name} is missing: rebuild with `bot index`")
+    if not verify:
+        return
+    read: dict[str, bytes] = {name: b"" for name in (keep or {}) if name in files}
+    got = file_digests(build, list(files), read)
+    for name, expected in files.items():
+        if got[name] != expected:
+            raise IndexCorrupt(f"index file {build / name} is corrupt (checksum differs): rebuild with `bot index`")
+    if keep is not None:
+        keep.update(read)
 
 
 def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> Index:
@@ -426,42 +526,83 @@ def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> 
 
 @dataclass
 class Reusable:
-    """What an incremental build can take from the current build instead of recomputing."""
+    """What an incremental build can take from the current build instead of recomputing. Unchanged chunks
+    are not read as `Chunk` objects: a build copies their rows from `store` by SQLite and needs only their
+    hash and kind; `chunks_at` reads whole chunks for the few uses that need their text."""
 
-    chunks: dict[str, tuple[str, list[Chunk]]]  # doc id -> (document hash, its chunks in order)
+    docs: dict[str, tuple[str, range]] = field(default_factory=dict)  # doc id -> (hash, its chunks' rows)
+    hashes: list[str] = field(default_factory=list)  # chunk hash per row of the previous build
+    kinds: list[str] = field(default_factory=list)  # chunk kind per row
     # chunk hash -> BM25 tokens of its text, space-separated: only from a build older than the token ids
     # its BM25 folders hold (`bot.build`), whose store had a `tokens` table
-    tokens: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+    # doc id -> (hash, url, date, source, sections JSON) of its row: its hash, and what the hash does not tell
+    # apart (url and date None or "") or does not cover
+    doc_rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    doc_at: dict[str, int] = field(default_factory=dict)  # doc id -> the rowid of its row
+    store: Path | None = None  # the previous (verified) chunk store
+
+    def chunks_at(self, rows: list[int]) -> dict[int, Chunk]:
+        """Whole chunks (text, heading, sentence spans…) of previous rows, read from the previous store."""
+        if not rows or self.store is None:
+            return {}
+        db = sqlite3.connect(f"file:{self.store}?mode=ro", uri=True)
+        try:
+            out: dict[int, Chunk] = {}
+            for i in range(0, len(rows), 500):
+                part = [int(r) for r in rows[i : i + 500]]
+                cur = db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE row IN ({','.join('?' * len(part))})", part)
+                out.update((r[0], chunk_from_row(r)) for r in cur)
+        finally:
+            db.close()
+        return out
 
 
 def previous_chunks(build: Path | None) -> Reusable:
-    """Chunks (by document) and the old `tokens` table of a build; empty when unreadable. The chunks'
-    `sentences` are left empty: an unchanged chunk is copied from the store by `write_chunk_store`, sentence
-    spans and all, rather than parsed and serialised again (they are checked to be valid JSON here)."""
+    """The rows of each document's chunks, each row's chunk hash and kind, each document's row as far as
+    its hash does not cover it, and the old `tokens` table of a build; empty when unreadable. Rows must be
+    0..n-1 and every chunk's sentence spans valid JSON (an unchanged chunk is copied from the store by
+    `write_chunk_store`, sentence spans and all, rather than parsed and serialised again)."""
     if build is None:
-        return Reusable({}, {})
+        return Reusable()
+    store = build / "chunks.sqlite"
     try:
-        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         try:
-            doc_hash = dict(db.execute("SELECT id, hash FROM documents"))
-            by_doc: dict[str, tuple[str, list[Chunk]]] = {}
-            for row, doc_id, start, end, kind, heading, h, text, code, page in db.execute(
-                'SELECT row, doc_id, start, "end", kind, heading, hash, text, code, page FROM chunks ORDER BY row'
+            doc_rows: dict[str, tuple[Any, ...]] = {}
+            doc_hash: dict[str, str] = {}
+            doc_at: dict[str, int] = {}
+            for rowid, doc_id, h, *rest in db.execute(
+                "SELECT rowid, id, hash, url, date, source, sections FROM documents"
             ):
-                entry = by_doc.get(doc_id)
-                if entry is None:
-                    entry = by_doc[doc_id] = (doc_hash[doc_id], [])
-                entry[1].append(Chunk(row, doc_id, start, end, text, kind, heading, [], h, code, page))
-            if db.execute("SELECT 1 FROM chunks WHERE NOT json_valid(sentences) LIMIT 1").fetchone():
-                raise ValueError("a chunk's sentence spans are not valid JSON")
+                doc_hash[doc_id] = h
+                doc_rows[doc_id] = (h, *rest)
+                doc_at[doc_id] = rowid
+            # each row's hash and kind in one pass over the table; a row whose sentence spans are not valid
+            # JSON is left out, so the rows read are 0..n-1 only when every chunk's spans are valid
+            rows = db.execute("SELECT row, hash, kind FROM chunks WHERE json_valid(sentences) ORDER BY row").fetchall()
+            n = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            if len(rows) != n or (rows and (rows[0][0], rows[-1][0]) != (0, n - 1)):
+                raise ValueError("chunk rows are not 0..n-1, or a chunk's sentence spans are not valid JSON")
+            hashes: list[str] = [r[1] for r in rows]
+            kinds: list[str] = [r[2] for r in rows]
+            del rows
+            # each document's rows (from the doc_id index, not the table): consecutive, in document order
+            runs = db.execute("SELECT doc_id, min(row), max(row), count(*) FROM chunks GROUP BY doc_id").fetchall()
+            runs.sort(key=lambda r: r[1])
+            by_doc: dict[str, tuple[str, range]] = {}
+            for doc_id, first, last, count in runs:
+                if last - first + 1 != count:
+                    raise ValueError(f"the chunks of {doc_id} are not consecutive rows")
+                by_doc[doc_id] = (doc_hash[doc_id], range(first, last + 1))
             has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
             tokens = dict(db.execute("SELECT hash, tokens FROM tokens")) if has_tokens else {}
         finally:
             db.close()
     except (sqlite3.Error, KeyError, ValueError, TypeError) as exc:  # a damaged old build only costs recomputing
         log.warning("not reusing chunks from %s: %s", build, exc)
-        return Reusable({}, {})
-    return Reusable(by_doc, tokens)
+        return Reusable()
+    return Reusable(by_doc, hashes, kinds, tokens, doc_rows, doc_at, store)
 
 
 def previous_doc_hashes(root: Path) -> dict[str, str]:

@@ -88,10 +88,30 @@ class PreviousVectors:
         n, d = int(self.index.ntotal), int(self.index.d)
         return self.index.reconstruct_n(0, n) if n else np.zeros((0, d), dtype=np.float32)
 
+    def view(self) -> np.ndarray:
+        """The vectors as `matrix` gives them, read in place from the index's flat storage (no copy of it)
+        where the index has one (read-only; valid while this object lives and its index is not changed:
+        `patch_hnsw` builds a new index and leaves it as it is)."""
+        import faiss
 
-def read_previous(root: Path, model: str, dim: int) -> PreviousVectors | None:
+        n, d = int(self.index.ntotal), int(self.index.d)
+        index = faiss.downcast_index(self.index)
+        storage = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
+        if n == 0 or not isinstance(storage, faiss.IndexFlat) or int(storage.ntotal) != n:
+            return self.matrix()
+        view = faiss.rev_swig_ptr(storage.get_xb(), n * d).reshape(n, d)
+        view.flags.writeable = False
+        return view
+
+
+def read_previous(
+    root: Path, model: str, dim: int, *, verified: bytes | None = None, hashes: list[str] | None = None
+) -> PreviousVectors | None:
     """The current build's vectors when it was built with `model` and `dim` and its vector file's bytes
-    match the manifest's digest (None otherwise: a damaged index is never the base of a new one)."""
+    match the manifest's digest (None otherwise: a damaged index is never the base of a new one).
+    `verified`: the bytes of its vectors.faiss, already checked against its manifest by the caller
+    (`check_files(…, keep=…)`), used instead of reading and hashing the file again; `hashes`: its chunk
+    store's hash of every row, when the caller read them already."""
     build = resolve_build(root)
     if build is None:
         return None
@@ -101,16 +121,19 @@ def read_previous(root: Path, model: str, dim: int) -> PreviousVectors | None:
         manifest = read_manifest(build)
         if manifest.get("model") != model or manifest.get("dimension") != dim:
             return None
-        data = (build / "vectors.faiss").read_bytes()
-        if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get("vectors.faiss"):
-            raise IndexCorrupt(f"{build / 'vectors.faiss'} differs from its manifest checksum")
+        data = verified
+        if data is None:
+            data = (build / "vectors.faiss").read_bytes()
+            if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get("vectors.faiss"):
+                raise IndexCorrupt(f"{build / 'vectors.faiss'} differs from its manifest checksum")
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        del data
-        db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
-        try:
-            hashes = [r[0] for r in db.execute("SELECT hash FROM chunks ORDER BY row")]
-        finally:
-            db.close()
+        del data, verified
+        if hashes is None:
+            db = sqlite3.connect(f"file:{build / 'chunks.sqlite'}?mode=ro", uri=True)
+            try:
+                hashes = [r[0] for r in db.execute("SELECT hash FROM chunks ORDER BY row")]
+            finally:
+                db.close()
         if len(hashes) != index.ntotal or index.d != dim:
             raise IndexCorrupt(f"{len(hashes)} chunks but {index.ntotal} vectors of dimension {index.d}")
         return PreviousVectors(index, hashes, manifest)
@@ -151,6 +174,9 @@ class VectorPatch:
     repaired: int  # neighbour lists that lost a removed node and were refilled
 
 
+MASK_MAX_REMOVED = 1000  # patch_hnsw: up to this many removed nodes, their lists are masked out of the old array
+
+
 def patch_hnsw(old: Any, src: np.ndarray, matrix: np.ndarray) -> tuple[Any, VectorPatch]:
     """A new IndexHNSWFlat of `matrix` (row j = new chunk j) made from the previous graph `old`: `src[j]` is
     the old row holding row j's vector (-1: a new row). Nodes of old rows no row keeps are taken out of the
@@ -175,8 +201,18 @@ def patch_hnsw(old: Any, src: np.ndarray, matrix: np.ndarray) -> tuple[Any, Vect
     sizes = offsets[keep + 1] - offsets[keep]
     new_offsets = np.zeros(len(keep) + 1, dtype=np.int64)
     np.cumsum(sizes, out=new_offsets[1:])
-    gather = np.arange(int(new_offsets[-1]), dtype=np.int64) + np.repeat(offsets[keep] - new_offsets[:-1], sizes)
-    old_links = neighbors[gather].astype(np.int64)
+    removed = np.flatnonzero(pos[:n_old] < 0)
+    in_order = len(keep) > 0 and bool(np.all(np.diff(keep) > 0)) and int(offsets[n_old]) == len(neighbors)
+    if in_order and len(removed) <= MASK_MAX_REMOVED:
+        # kept nodes in their old order (the common case): their lists are the old array without the few
+        # removed nodes' lists, which a mask takes out (no index array over every link)
+        mask = np.ones(len(neighbors), dtype=bool)
+        for r in removed.tolist():
+            mask[offsets[r] : offsets[r + 1]] = False
+        old_links = neighbors[mask].astype(np.int64)
+    else:
+        gather = np.arange(int(new_offsets[-1]), dtype=np.int64) + np.repeat(offsets[keep] - new_offsets[:-1], sizes)
+        old_links = neighbors[gather].astype(np.int64)
     links = pos[np.where(old_links >= 0, old_links, n_old)]
     lost = np.flatnonzero((old_links >= 0) & (links < 0))
 
@@ -251,13 +287,18 @@ def update_vectors(
     previous: PreviousVectors | None,
     *,
     previous_matrix: np.ndarray | None = None,
+    copied_from: np.ndarray | None = None,
     kind: str = "flat",
     threshold: int = HNSW_THRESHOLD,
 ) -> tuple[dict[str, Any], VectorPatch | None]:
     """Write the vector index of `matrix` (row i = chunk i, whose hash is `hashes[i]`) to `path`: an HNSW
     index patched from `previous` (the verified current build) when both are HNSW with the same parameters
     and few rows changed (see HNSW_PATCH_SHARE), else built in full by `write_vectors`. Returns the
-    manifest's description and what the patch did (None: built in full)."""
+    manifest's description and what the patch did (None: built in full).
+
+    `copied_from[i]` (when given): the row of `previous_matrix` that row i of `matrix` is a copy of, or -1.
+    The kept rows' vectors are compared with the previous build's only where the row they take in the graph
+    is not the row they were copied from (the same chunk text in more than one row)."""
     import faiss
 
     chosen = choose_vector_index(len(matrix), kind, threshold=threshold)
@@ -270,7 +311,7 @@ def update_vectors(
         old_matrix = previous.matrix() if previous_matrix is None else previous_matrix
         if len(kept) == 0 or patched > HNSW_PATCH_SHARE * len(matrix):
             log.info("rebuilding the HNSW graph in full: %d rows patched since its last full build", patched)
-        elif not np.array_equal(old_matrix[src[kept]], matrix[kept]):
+        elif not _same_vectors(old_matrix, src, kept, matrix, copied_from):
             log.warning("rebuilding the HNSW graph in full: the previous build's vectors differ from the reused ones")
         else:
             index, patch = patch_hnsw(patch_from, src, matrix)
@@ -280,6 +321,16 @@ def update_vectors(
     if info["type"] == VECTOR_INDEX_TYPES["hnsw"]:
         info["patched_rows"] = 0
     return info, None
+
+
+def _same_vectors(
+    old_matrix: np.ndarray, src: np.ndarray, kept: np.ndarray, matrix: np.ndarray, copied_from: np.ndarray | None
+) -> bool:
+    """Whether each kept row's vector (`matrix[kept]`) equals the vector of the old row it takes
+    (`old_matrix[src[kept]]`). A row copied from that very old row holds it by construction."""
+    if copied_from is not None and len(copied_from) == len(matrix):
+        kept = kept[copied_from[kept] != src[kept]]
+    return bool(np.array_equal(old_matrix[src[kept]], matrix[kept]))
 
 
 def _hnsw_info() -> dict[str, Any]:

@@ -177,12 +177,12 @@ def test_damaged_previous_store_is_rebuilt(tmp_path: Path) -> None:
     build = resolve_build(tmp_path / "idx")
     assert build is not None
     reuse = previous_chunks(build)
-    assert len(reuse.chunks) == 20 and not reuse.tokens  # BM25 tokens: from the BM25 folders' token ids
+    assert len(reuse.docs) == 20 and not reuse.tokens  # BM25 tokens: from the BM25 folders' token ids
     db = sqlite3.connect(build / "chunks.sqlite")
     db.execute("UPDATE chunks SET sentences = 'not json' WHERE row = 0")
     db.commit()
     db.close()
-    assert previous_chunks(build).chunks == {}
+    assert previous_chunks(build).docs == {}
     docs[0] = replace(docs[0], text=docs[0].text + " Fever.")
     stats = build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
     assert stats.changed == 1
@@ -270,6 +270,69 @@ def test_build_older_than_token_ids_is_reused_with_its_tokens_table(tmp_path: Pa
     assert stats.changed == 1
     build_index(docs, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
     assert_same_index(tmp_path / "idx", tmp_path / "full")
+
+
+def test_document_rows_are_copied_only_when_proved_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged document's row is copied from the current store by SQLite; a document whose hash is
+    unchanged but whose row is not (its source, sections, or a url/date of None against "", which the
+    hash does not tell apart) is written again. Either way the store equals a full build's."""
+    from bot.documents import Section
+
+    docs = synthetic(30)
+    docs[7] = replace(docs[7], url="", date="")
+    embedder = load_embedder("hash:32")
+    build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    seen: list[set[str]] = []
+    real = build_mod.write_chunk_store
+
+    def spy(*a, copy=None, **kw):  # type: ignore[no-untyped-def]
+        seen.append(set(copy.docs) if copy is not None else set())
+        return real(*a, copy=copy, **kw)
+
+    monkeypatch.setattr(build_mod, "write_chunk_store", spy)
+    docs[1] = replace(docs[1], text=docs[1].text + " Fever.")
+    docs[3] = replace(docs[3], source="elsewhere.jsonl")
+    docs[4] = replace(docs[4], sections=[Section(0, 5, "research")])
+    docs[5] = replace(docs[5], url="")  # was None: the same hash
+    docs[7] = replace(docs[7], url=None, date=None)  # was ""
+    stats = build_index(docs, tmp_path / "idx", embedder, **COMMON)  # type: ignore[arg-type]
+    assert stats.changed == 1
+    assert seen[-1] == {d.id for d in docs} - {"d1", "d3", "d4", "d5", "d7"}
+    build_index(docs, tmp_path / "full", embedder, **COMMON)  # type: ignore[arg-type]
+    assert_same_index(tmp_path / "idx", tmp_path / "full")
+
+
+def test_unchanged_chunks_texts_are_read_when_needed(tmp_path: Path) -> None:
+    """Unchanged chunks are not read as chunks, but their texts are read from the current store when they
+    are needed: their BM25 tokens when the token ids are missing (and no `tokens` table), their vectors
+    when the current build's are of another model."""
+    import hashlib
+
+    from bot.index import write_manifest
+
+    docs = synthetic(40)
+    build_index(docs, tmp_path / "idx", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    manifest = json.loads((build / "manifest.json").read_text())
+    for folder in ("bm25", "bm25_doc"):
+        for name in (build_mod.TOKEN_IDS, build_mod.TOKEN_OFFSETS):
+            (build / folder / name).unlink()
+            del manifest["files"][f"{folder}/{name}"]
+    write_manifest(build, manifest)
+    docs[3] = replace(docs[3], text=docs[3].text + " Fever.")
+    build_index(docs, tmp_path / "idx", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    build_index(docs, tmp_path / "full", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    assert_same_index(tmp_path / "idx", tmp_path / "full")
+    other = {**COMMON, "model": "hash:16"}
+    docs[4] = replace(docs[4], text=docs[4].text + " Fever.")
+    stats = build_index(docs, tmp_path / "idx", load_embedder("hash:16"), **other)  # type: ignore[arg-type]
+    assert stats.chunks_embedded == stats.chunks  # no vector of this model: every text embedded
+    build_index(docs, tmp_path / "full16", load_embedder("hash:16"), **other)  # type: ignore[arg-type]
+    assert_same_index(tmp_path / "idx", tmp_path / "full16")
+    assert hashlib.sha256((resolve_build(tmp_path / "idx") / "vectors.faiss").read_bytes()).hexdigest() == (  # type: ignore[operator]
+        hashlib.sha256((resolve_build(tmp_path / "full16") / "vectors.faiss").read_bytes()).hexdigest()  # type: ignore[operator]
+    )
 
 
 def test_manifest_records_reuse_key(tmp_path: Path) -> None:
@@ -434,3 +497,23 @@ def test_patch_hnsw_removes_the_entry_point_and_inserts_rows() -> None:
     assert sum(len(set(a) & set(b)) for a, b in zip(want.tolist(), got.tolist(), strict=True)) / want.size >= 0.95
     again = faiss.deserialize_index(faiss.serialize_index(index))
     assert np.array_equal(again.search(queries, 10)[1], got)
+
+
+def test_patch_hnsw_masks_the_few_removed_lists_as_the_index_array_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept nodes in their old order and few removed: their lists are masked out of the old array instead of
+    gathered by an index over every link; the patched graph is byte for byte the same."""
+    import faiss
+
+    import bot.vectors as vectors_mod
+
+    rng = np.random.default_rng(2)
+    xb = rng.standard_normal((900, 16)).astype(np.float32)
+    old = faiss.IndexHNSWFlat(16, 8, faiss.METRIC_INNER_PRODUCT)
+    old.add(xb[:800])
+    kept = [r for r in range(800) if r not in {3, 400, int(old.hnsw.entry_point)}]
+    src = np.array(kept[:300] + [-1] * 100 + kept[300:], dtype=np.int64)
+    matrix = np.concatenate([xb[kept[:300]], xb[800:], xb[kept[300:]]])
+    masked = faiss.serialize_index(vectors_mod.patch_hnsw(old, src, matrix)[0])
+    monkeypatch.setattr(vectors_mod, "MASK_MAX_REMOVED", -1)
+    gathered = faiss.serialize_index(vectors_mod.patch_hnsw(old, src, matrix)[0])
+    assert np.array_equal(masked, gathered)
