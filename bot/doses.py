@@ -42,11 +42,15 @@ AGE_BAND_RE = re.compile(
 AGE_FROM_RE = re.compile(r"\b(\d{1,2})\s*(?:years?|yrs?)(?: of age)?\s*(?:and|or)\s*(?:over|older|above)\b", re.I)
 AGE_UNDER_RE = re.compile(r"\b(?:under|younger than|less than)\s*(\d{1,2})\s*(?:years?|yrs?)\b", re.I)
 NEAR_CHARS = 60  # an amount this close to a drug's name is an amount of that drug
+# The section numbers a label's Highlights line points to, right after the quote: "… 20 mg once daily (2.2)."
+POINTER_RE = re.compile(r"\s*\(((?:\d{1,2}(?:\.\d{1,2})?)(?:\s*,\s*\d{1,2}(?:\.\d{1,2})?)*)\)")
 
 
 class Quoted(Protocol):
     kind: str
     doc_id: str
+    start: int
+    end: int
     quote: str
     lead: str
     names: bool  # the quote or its section names one of the question's specific words
@@ -106,14 +110,21 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
       of them if the label is indicated for it (VIAGRA's doses for "starting dose … for ED"), none if it only
       mentions it elsewhere (REVATIO for pulmonary arterial hypertension, in VIAGRA's warnings).
     """
+    advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
     who = population(query.text)
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
     ages = ages_in(query.text)
     if len(ages) == 1:
-        pool = [c for c in pool if _for_age(c, ages[0])]
-    advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
-    pool = [c for c in pool if not (c.doc_id in advised and c.chunk.code in STUDY_CODES)]
+        pool = [c for c in pool if _for_age(c, ages[0], pointed_titles(c, searcher))]
+    # where Dosage and Administration doses what was asked, a label's doses elsewhere (its studies) are not
+    # advised doses; nor where it doses only other ages or populations ("8 pediatric patients" of a study)
+    narrowed = advised - {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
+    pool = [
+        c for c in pool
+        if not (c.doc_id in advised and c.chunk.code in STUDY_CODES)
+        and not (c.doc_id in narrowed and c.chunk.code not in DOSAGE_CODES)
+    ]  # fmt: skip
     if not query.specific:
         return pool
     index = searcher.index
@@ -141,11 +152,27 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     return keep
 
 
-def _for_age(cand: Quoted, age: int) -> bool:
-    """A dose whose quote, lead-in or section gives age bands is for an age inside one of them ("children 6
-    to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients (10-17 years of age)" none
-    for an 8-year-old); one that gives none may be."""
-    said = f"{cand.quote} {cand.lead} {cand.chunk.heading}"
+def pointed_titles(cand: Quoted, searcher: Searcher) -> str:
+    """The titles of the label sections a quote points to right after it ("Pediatric starting dose: 10 mg
+    once daily (2.2)" -> "2.2 Heterozygous Familial Hypercholesterolemia in Pediatric Patients (10–17 years
+    of age)"): a Highlights line means what its section says it is for."""
+    chunk = cand.chunk
+    m = POINTER_RE.match(chunk.text, cand.end - chunk.start)
+    if m is None or cand.kind != "drug_label":
+        return ""
+    numbers = {n.strip() for n in m.group(1).split(",")}
+    doc = searcher.index.document(cand.doc_id)
+    if doc is None:
+        return ""
+    titles = {t for part in doc.parts for t in part.path if t.split(" ", 1)[0] in numbers}
+    return " ".join(sorted(titles))
+
+
+def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
+    """A dose whose quote, lead-in, section or the section it points to gives age bands is for an age inside
+    one of them ("children 6 to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients
+    (10-17 years of age)" none for an 8-year-old); one that gives none may be."""
+    said = f"{cand.quote} {cand.lead} {cand.chunk.heading} {pointed}"
     bands = [(int(m.group(1)), int(m.group(3)), bool(m.group(2))) for m in AGE_BAND_RE.finditer(said)]
     bands += [(int(m.group(1)), 200, False) for m in AGE_FROM_RE.finditer(said)]
     bands += [(0, int(m.group(1)), True) for m in AGE_UNDER_RE.finditer(said)]

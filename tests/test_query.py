@@ -517,6 +517,25 @@ def test_a_dose_for_an_age_band_is_no_dose_for_an_age_outside_it(said: str, age:
     assert _for_age(cand, age) is kept  # type: ignore[arg-type]
 
 
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("Lipitor starting dose for an 8 year old with heterozygous FH?", False),  # the label doses 10-17
+        ("Lipitor starting dose for an 8 year old?", False),
+    ],
+)
+def test_a_highlights_dose_means_what_the_section_it_points_to_is_for(
+    label_engine, question: str, answered: bool
+) -> None:  # type: ignore[no-untyped-def]
+    # "Pediatric starting dose: 10 mg once daily; maximum recommended dose: 20 mg once daily (2.2)": section
+    # 2.2 is "… in Pediatric Patients (10–17 years of age)"
+    answer = label_engine.ask(question)
+    assert answer.answered is answered
+    if answered:
+        assert any("10 mg" in b.quote for b in answer.quotes())
+
+
 @pytest.mark.parametrize(("question", "ages"), [("my son is 14 - how many mL?", [14]), ("a 72-year-old man", [72]),
                                                 ("my INR is 3", [])])  # fmt: skip
 def test_the_ages_a_question_gives(question: str, ages: list[int]) -> None:
