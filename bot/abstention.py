@@ -13,8 +13,8 @@ import numpy as np
 
 from .documents import Answer, Chunk
 from .index import Index
-from .lexical import tokenize
-from .query import Query, is_question
+from .lexical import TOKEN_RE, tokenize
+from .query import LONG_QUESTION_WORDS, Query, is_question
 from .search import Candidates, Searcher
 from .sections import section_name
 
@@ -111,8 +111,16 @@ def sources_name_specific(query: Query, quoted: dict[str, int], searcher: Search
     """Whether a source the answer quotes (`quoted`: doc id -> document number) names the question's most
     specific word anywhere, in any form ("atypical" in "In the 10-year alendronate study, how many atypical
     femoral fractures occurred?"; "dialysis" in "hemodialysis"). A source that never says it answers a
-    nearby question, not this one. Only questions: a claim to check is answered by what bears on it."""
+    nearby question, not this one. Only short questions that name no page's topic: a claim to check is
+    answered by what bears on it, and a patient's long story, or a question about a condition a page is
+    titled with (not a drug's label), has lay words and misspellings among its specific ones ("tummy",
+    "exausted")."""
     if not query.specific or not quoted or not is_question(query.text):
+        return True
+    named = {t for e in query.entities for t in tokenize(e)}
+    if query.focus and not set(query.focus.split()) <= named:  # a condition's page, not a drug's label
+        return True
+    if len(TOKEN_RE.findall(query.text)) >= LONG_QUESTION_WORDS:
         return True
     key = query.specific[0]
     docs = searcher.doc_lexical

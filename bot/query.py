@@ -58,7 +58,11 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "pregnancy": (r"\bpregnan|\bconceiv|\bfertil", ("42228-7", "43684-0")),
     "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
-    "pediatric": (r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b", ("34081-0",)),
+    "pediatric": (
+        r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b|\bbab(y|ies)\b|\bnewborns?\b"
+        r"|\btoddlers?\b",
+        ("34081-0",),
+    ),
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
     "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
@@ -95,7 +99,7 @@ MEASURE_SIGNS = {
     "temperature": r"°|\btemperature|\bdegrees?\b",
     "distance": r"\b(?:metres?|meters?|feet|foot|cm|inch(?:es)?)\b|\d\s?m\b",
 }
-DISTANCE_QUESTION_RE = re.compile(r"\bhow far\b|\bwhat distance\b", re.I)
+DISTANCE_QUESTION_RE = re.compile(r"\bhow far\b|\bwhat (?:[\w-]+ ){0,2}(?:distance|spacing)\b", re.I)
 NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
 
 
@@ -124,7 +128,11 @@ def asks_measure(question: str) -> str:
     return "distance" if DISTANCE_QUESTION_RE.search(question) else ""
 
 
-NOT_AMOUNT_RE = re.compile(r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos", re.I)
+NOT_AMOUNT_RE = re.compile(
+    r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos"
+    r"|\b(after|since|before|missed|skipped|last|next) (a |the |my |his |her |one |each )?dose\b",
+    re.I,
+)  # "how long after a dose …" asks when, not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
@@ -177,6 +185,7 @@ SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis"}
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
     "pts": "patients", "meds": "medicines", "htn": "hypertension", "afib": "atrial fibrillation",
+    "nitro": "nitroglycerin", "tox": "toxicology",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 # Words a question may use for what a source says in other words ("breastfeeding" in a question, "nursing
@@ -212,6 +221,7 @@ class Query:
     amount: bool = False  # asks_amount: the answer must state an amount
     measure: str = ""  # asks_measure: the measure asked for ("concentration"); quotes must give it
     drugs: tuple[str, ...] = ()  # generics of the drugs it asks about that some source names (bot/drugs.py)
+    focus: str | None = None  # the document title it names (bot/focus.py, `Searcher.focus_of`)
 
     def said_by(self, stems: set[str]) -> set[str]:
         """`stems` of a quote with the question's terms that they say in other words added."""
@@ -365,6 +375,8 @@ def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> st
     "lipit" -> "lipitor" when the question names LIPITOR by a misspelling); else itself."""
     if stem in vocab or len(stem) < 5:
         return stem
+    if any(w.endswith(stem) and len(w) >= len(stem) + 3 for w in vocab):
+        return stem  # "pressor" of "vasopressor": the end of a word the sources use, not a misspelt "professor"
     named = [t for e in entities for t in tokenize(e) if t in vocab]
     pool = named + [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 2]
     match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)
@@ -420,6 +432,17 @@ def _compound(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
     )
 
 
+# "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
+EXAMPLE_BEFORE_RE = re.compile(r"((?:[\w-]+\s+){1,3})or (?:an)?other\b", re.I)
+EXAMPLE_AFTER_RE = re.compile(r"\b(?:like|such as|e\.g\.,?|for example,?|for instance,?)\s+((?:[\w-]+\s*){1,2})", re.I)
+
+
+def example_words(question: str) -> frozenset[str]:
+    """Lower-cased words a question gives as an example of what it asks about, not as its topic."""
+    spans = [m.group(1) for rx in (EXAMPLE_BEFORE_RE, EXAMPLE_AFTER_RE) for m in rx.finditer(question)]
+    return frozenset(w for span in spans for w in TOKEN_RE.findall(span.lower()))
+
+
 def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> tuple[str, ...]:
     """Words of the question that are not common English, not question words, and in no source: a
     question about them cannot be answered from this index, however near its topic is.
@@ -435,10 +458,13 @@ def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> 
     common = english_words()
     # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
     acronyms = {w.lower() for w in TOKEN_RE.findall(question) if w.isupper() and len(w) <= ACRONYM_MAX_CHARS}
+    examples = example_words(question)
     out = []
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
         if len(word) < 4 or any(ch.isdigit() for ch in word) or word in QUESTION_WORDS or word in common:
             continue
+        if word in examples:
+            continue  # "the rotavirus vaccine or other live vaccines": what is asked about is live vaccines
         if word in acronyms:
             continue
         if any(word.startswith(p) and _known_word(word[len(p) :], vocab, common) for p in PREFIXES):
@@ -501,6 +527,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         amount=asks_amount(question),
         measure=asks_measure(question),
         drugs=drugs,
+        focus=focus,
     )
 
 

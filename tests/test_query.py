@@ -39,6 +39,7 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("sildenafil starting dose in a man with Child-Pugh B cirrhosis?", ("dose",)),  # a liver, not a child
         ("Humira for ulcerative colitis - when do we stop it if it isn't working?", ("duration",)),
         ("Humira for UC - by when must the patient show remission to keep going?", ("duration",)),
+        ("Mom was on Humira in pregnancy. Can her baby get live vaccines?", ("pregnancy", "pediatric")),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -316,6 +317,7 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("What alcohol concentration should a hand rub contain?", "concentration"),
         ("What percentage of children with juvenile dermatomyositis develop calcinosis?", "percentage"),
         ("per WHO how far apart should hospital beds be?", "distance"),
+        ("what bed spacing does WHO recommend between patients?", "distance"),
         ("What is the dose of sildenafil?", ""),  # a dose is an amount (asks_amount), not a measure
         ("What does the WHO say about alcohol-based handrub?", ""),
     ],
@@ -354,6 +356,7 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("Can sildenafil be taken with food?", False),
         ("How is a migraine attack treated with triptans?", True),  # how the drug is given: its dose
         ("Are patients treated with statins at higher risk of diabetes?", False),
+        ("How long after a dose of Viagra is it safe to give nitro?", False),  # asks when, not how much
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
@@ -575,3 +578,25 @@ def test_is_question(text: str, question: bool) -> None:
     from bot.query import is_question
 
     assert is_question(text) is question
+
+
+@pytest.mark.parametrize(
+    ("question", "examples"),
+    [
+        ("Can her baby get the rotavirus vaccine or other live vaccines?", {"the", "rotavirus", "vaccine"}),
+        ("a long-acting opioid like OxyContin for back pain", {"oxycontin", "for"}),
+        ("Does Humira cause lymphoma?", set()),
+    ],
+)
+def test_example_words(question: str, examples: set[str]) -> None:
+    from bot.query import example_words
+
+    assert example_words(question) == examples
+
+
+def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
+    from bot.query import corrected
+
+    vocab = {"vasopressor": 0, "professor": 1, "frozen": 2}
+    assert corrected("pressor", vocab, ()) == "pressor"  # not "professor"
+    assert corrected("froze", vocab, ()) == "frozen"
