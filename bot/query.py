@@ -98,14 +98,25 @@ MEASURE_SIGNS = {
     "ratio": r"\bratio|\bper\b|\d\s?:\s?\d",
     "temperature": r"°|\btemperature|\bdegrees?\b",
     "distance": r"\b(?:metres?|meters?|feet|foot|cm|inch(?:es)?)\b|\d\s?m\b",
+    "handling": r"\b(?:split(?:s|ting)?|crush(?:ed|es|ing)?|chew(?:ed|s|ing|able)?|dissolv\w*|sprinkl\w*"
+    r"|cut(?:ting)? (?:in half|into)|(?:swallow\w*|taken?) whole|(?:broken|break\w*) (?:in half|apart))\b",
 }
+# "Can I split my Lipitor tablet?", "can the tablets be crushed into applesauce?": how a dose form may be handled.
+# Only a quote that speaks of handling it so ("Swallow whole", "do not crush") answers.
+HANDLING_QUESTION_RE = re.compile(
+    r"\b(?:split|crush|chew|cut|break|open|dissolv|sprinkl)\w*\b.{0,40}\b(?:tablets?|pills?|capsules?|it|them)\b"
+    r"|\b(?:tablets?|pills?|capsules?)\b.{0,30}\b(?:split|crush|chew|cut|broken|open|dissolv|sprinkl)\w*",
+    re.I,
+)
 DISTANCE_QUESTION_RE = re.compile(r"\bhow far\b|\bwhat (?:[\w-]+ ){0,2}(?:distance|spacing)\b", re.I)
 NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
 
 
 def gives_measure(measure: str, text: str) -> bool:
-    """`text` states the measure a question asks for: a number and the measure's word or sign."""
-    return bool(NUMBER_RE.search(text)) and re.search(MEASURE_SIGNS[measure], text, re.I) is not None
+    """`text` states the measure a question asks for: a number and the measure's word or sign (how to handle a
+    tablet: the word alone)."""
+    number = measure == "handling" or NUMBER_RE.search(text) is not None
+    return number and re.search(MEASURE_SIGNS[measure], text, re.I) is not None
 
 
 QUESTION_RE = re.compile(
@@ -121,11 +132,14 @@ def is_question(text: str) -> bool:
 
 
 def asks_measure(question: str) -> str:
-    """The measure the question asks for ("concentration"), or ""."""
+    """The measure the question asks for ("concentration", "distance"; "handling" for how a tablet may be
+    handled), or ""."""
     m = MEASURE_QUESTION_RE.search(question)
     if m:
         return m.group(1).lower()
-    return "distance" if DISTANCE_QUESTION_RE.search(question) else ""
+    if DISTANCE_QUESTION_RE.search(question):
+        return "distance"
+    return "handling" if HANDLING_QUESTION_RE.search(question) else ""
 
 
 NOT_AMOUNT_RE = re.compile(

@@ -320,6 +320,8 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("what bed spacing does WHO recommend between patients?", "distance"),
         ("What is the dose of sildenafil?", ""),  # a dose is an amount (asks_amount), not a measure
         ("What does the WHO say about alcohol-based handrub?", ""),
+        ("Can I split my Lipitor 40 mg tablet in half?", "handling"),
+        ("Can her Lipitor tablets be crushed and mixed into applesauce?", "handling"),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
@@ -336,6 +338,8 @@ def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
         ("distance", "recommending one patient per bed with adequate spacing (1 metre between beds)", True),
         ("distance", "Standards for bed occupancy should be one patient per bed with adequate spacing.", False),
         ("percentage", "Calcinosis occurs in 20-30 percent of children.", True),
+        ("handling", "Swallow tablets whole; do not crush or chew them.", True),
+        ("handling", "pinnae detachment and eye-opening at 100 mg/kg/day; an open-label study", False),
     ],
 )  # fmt: skip
 def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, gives: bool) -> None:
