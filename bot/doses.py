@@ -35,6 +35,9 @@ AGE_RE = re.compile(  # "13 year old", "72-year-old", "my son is 14"
     re.I,
 )
 ADULT_AGE = 18
+OLDER_AGE = 65
+# the label's own words for older patients: where it doses them apart, its other adult doses are not for them
+OLDER_RE = re.compile(r"\b(elderly|geriatric|older (adults?|patients?|people)|debilitated|frail)\b", re.I)
 # Age bands of a dosing table: "6 to under 12 years", "10-17 years of age", "12 years and over", "under 4 years"
 AGE_BAND_RE = re.compile(
     r"\b(\d{1,2})\s*(?:to|-|–|through)\s*(under\s+|less than\s+)?(\d{1,2})\s*(?:years?|yrs?)\b", re.I
@@ -111,9 +114,13 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
       mentions it elsewhere (REVATIO for pulmonary arterial hypertension, in VIAGRA's warnings).
     """
     advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
+    named_before = {c.doc_id for c in pool if c.kind == "drug_label" and c.names}
     who = population(query.text)
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
+    if who == "adult" and OLDER_RE.search(query.text) or any(a >= OLDER_AGE for a in ages_in(query.text)):
+        older = {c.doc_id for c in pool if OLDER_RE.search(f"{c.quote} {c.lead} {c.chunk.heading}")}
+        pool = [c for c in pool if c.doc_id not in older or OLDER_RE.search(f"{c.quote} {c.lead} {c.chunk.heading}")]
     ages = ages_in(query.text)
     if len(ages) == 1:
         pool = [c for c in pool if _for_age(c, ages[0], pointed_titles(c, searcher))]
@@ -127,6 +134,10 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     ]  # fmt: skip
     if not query.specific:
         return pool
+    # a label that doses the indication asked about only for another population or age ("Humira dose for a
+    # child with Crohn's disease": Crohn's doses for adults only) gives none: not its doses for another one
+    named_after = {c.doc_id for c in pool if c.kind == "drug_label" and c.names}
+    pool = [c for c in pool if not (c.doc_id in named_before and c.doc_id not in named_after)]
     index = searcher.index
     keep: list[Q] = []
     by_doc: dict[str, list[Q]] = {}
@@ -147,7 +158,9 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
             rows = lexical.rows_with(term)
             rows = rows[index.doc_of_row[rows] == doc_no]
             if indications is not None and bool(np.any(indications[rows])):
-                keep += cands  # the label is indicated for it: its doses are for it
+                # the label is indicated for it: its doses are for it, but not those of its studies (a JIA
+                # study's doses for a Crohn's question)
+                keep += [c for c in cands if c.chunk.code not in STUDY_CODES]
                 break
     return keep
 

@@ -604,3 +604,18 @@ def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
     vocab = {"vasopressor": 0, "professor": 1, "frozen": 2}
     assert corrected("pressor", vocab, ()) == "pressor"  # not "professor"
     assert corrected("froze", vocab, ()) == "frozen"
+
+
+@needs_spl
+def test_a_child_dose_for_an_indication_dosed_only_in_adults_is_declined(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # HUMIRA (this label) doses Crohn's disease in adults only: its JIA doses for children are no answer
+    assert not label_engine.ask("Humira dose for a child with Crohn's disease weighing 30 kg?").answered
+
+
+@needs_spl
+def test_older_patients_get_the_doses_the_label_gives_for_them(label_engine) -> None:  # type: ignore[no-untyped-def]
+    answer = label_engine.ask(
+        "My 70 yo mom is starting haloperidol tablets. What starting dose is usual for older patients?"
+    )
+    quotes = [b.quote for b in answer.quotes()]
+    assert quotes and all("Geriatric" in q or "elderly" in q.lower() for q in quotes), quotes
