@@ -35,6 +35,10 @@ AGE_RE = re.compile(  # "13 year old", "72-year-old", "my son is 14"
     re.I,
 )
 ADULT_AGE = 18
+# "haloperidol starting dose for an 8 year old with tourettes": the label's "Therapy should begin at the lowest
+# dose possible (0.5 mg per day)" for children answers with the Tourette's range
+START_QUESTION_RE = re.compile(r"\b(start|starting|initial|begin|beginning)\b", re.I)
+START_RE = re.compile(r"\b(begin|start|initial|initiat)\w*\b", re.I)
 OLDER_AGE = 65
 # the label's own words for older patients: where it doses them apart, its other adult doses are not for them
 OLDER_RE = re.compile(r"\b(elderly|geriatric|older (adults?|patients?|people)|debilitated|frail)\b", re.I)
@@ -152,6 +156,8 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
         named = [c for c in cands if c.names]
         if named:
             keep += named
+            if START_QUESTION_RE.search(query.text):  # how to start, said for everyone the population holds
+                keep += [c for c in cands if not c.names and c.chunk.code in DOSAGE_CODES and START_RE.search(c.quote)]
             continue
         doc_no = int(index.doc_of_row[cands[0].chunk.id])
         for term in query.specific:

@@ -619,3 +619,9 @@ def test_older_patients_get_the_doses_the_label_gives_for_them(label_engine) -> 
     )
     quotes = [b.quote for b in answer.quotes()]
     assert quotes and all("Geriatric" in q or "elderly" in q.lower() for q in quotes), quotes
+
+
+@needs_spl
+def test_a_starting_dose_question_gets_how_to_begin(label_engine) -> None:  # type: ignore[no-untyped-def]
+    quotes = [b.quote for b in label_engine.ask("haloperidol starting dose for an 8 year old with tourettes").quotes()]
+    assert any("begin at the lowest dose possible (0.5 mg per day)" in q for q in quotes), quotes
