@@ -69,7 +69,10 @@ NOT_EVIDENCE_RE = re.compile(
     r"|medlineplus medical dictionary to look up|the table below includes how often"
     r"|approximate number of patients \(when available\)"
     # a label's product codes and packaging: what the pharmacist dispenses, not what the clinician asks
-    r"|\bNDC\b|dispensed in a carton",
+    r"|\bNDC\b|dispensed in a carton"
+    # a patient leaflet's pointers to its own figures and sections ("See Figure N.", "See the section below
+    # called 'Prepare the HUMIRA Pen'."): directions to read on, not what it says
+    r"|^\W*see (figure|the section)\b",
     re.I,
 )
 # A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection

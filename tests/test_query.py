@@ -102,6 +102,8 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
         ("The NDC number is 0074-4339-07.", []),  # product codes and packaging are no evidence
         ("RESULTS AND CONCLUSIONS: A case definition was developed.", ["A case definition was developed."]),
         ("HUMIRA is dispensed in a carton containing 4 alcohol preps and 4 dose trays.", []),
+        ("See the section below called “Prepare the HUMIRA Pen”.", []),  # a leaflet's pointer to itself
+        ("See Figure N. Do not throw away the Pen in your household trash.", []),
         ("Drug Interactions Associated with Increased Risk of Myopathy (2.6, 5.1, 7, 12.3)", []),  # a caption
         ("What are the symptoms of polymyositis?", []),  # a source's own heading question
         (  # a cross-reference inside the sentence's trailing reason: quoted up to that reason's comma
