@@ -107,8 +107,8 @@ def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
     return best
 
 
-def sources_name_specific(query: Query, quoted: dict[str, int], searcher: Searcher) -> bool:
-    """Whether a source the answer quotes (`quoted`: doc id -> document number) names the question's most
+def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher) -> bool:
+    """Whether a source the answer quotes (`quoted`: the chunks its quotes come from) names the question's most
     specific word anywhere, in any form ("atypical" in "In the 10-year alendronate study, how many atypical
     femoral fractures occurred?"; "dialysis" in "hemodialysis"). A source that never says it answers a
     nearby question, not this one. Only short questions that name no page's topic: a claim to check is
@@ -124,10 +124,11 @@ def sources_name_specific(query: Query, quoted: dict[str, int], searcher: Search
         return True
     key = query.specific[0]
     docs = searcher.doc_lexical
-    if docs is not None and np.isin(docs.rows_with(key), list(quoted.values())).any():
+    index = searcher.index
+    if docs is not None and np.isin(docs.rows_with(key), index.doc_of_row[[c.id for c in quoted]]).any():
         return True
-    for doc_id in quoted:
-        doc = searcher.index.document(doc_id)
+    for doc_id in dict.fromkeys(c.doc_id for c in quoted):
+        doc = index.document(doc_id)
         if doc is not None and any(key in t for t in set(tokenize(f"{doc.title} {doc.text}"))):
             return True
     return False

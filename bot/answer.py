@@ -232,11 +232,8 @@ def build_answer(
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
-    doc_no_of: dict[str, int] = {}
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
         chunk = chunks.get(row)
-        if chunk is not None:
-            doc_no_of[chunk.doc_id] = int(index.doc_of_row[row])
         if chunk is None or dense_of.get(row, 0.0) < floor * 0.8:
             continue
         doc = info.get(chunk.doc_id)
@@ -382,7 +379,7 @@ def build_answer(
     pool, learned = learned_order(pool, policy.max_bullets)
 
     chosen = choose(pool, policy, LEARNED_FLOOR if learned else RELATIVE_FLOOR)
-    if not chosen or not sources_name_specific(query, {c.doc_id: doc_no_of[c.doc_id] for c in chosen}, searcher):
+    if not chosen or not sources_name_specific(query, [c.chunk for c in chosen], searcher):
         return decline(question)
 
     return cite(question, chosen, index)

@@ -26,9 +26,10 @@ CHILD_RE = re.compile(
     r"|neonat\w*)\b(?![\s-]?pugh)",  # "Child-Pugh B" grades a liver, not a child
     re.I,
 )
-ADULT_RE = re.compile(
-    r"\b(adults?|grown[- ]?ups?|elderly|geriatric|older (adults?|patients?|people)|frail|debilitated)\b", re.I
-)  # the elderly are adults: a children's chart is no answer for them
+# the label's own words for older patients: where it doses them apart, its other adult doses are not for them
+OLDER = r"elderly|geriatric|older (adults?|patients?|people)|debilitated|frail"
+OLDER_RE = re.compile(rf"\b({OLDER})\b", re.I)
+ADULT_RE = re.compile(rf"\b(adults?|grown[- ]?ups?|{OLDER})\b", re.I)  # the elderly are adults: no children's chart
 AGE_RE = re.compile(  # "13 year old", "72-year-old", "my son is 14"
     r"\b(\d{1,3})[- ]?(?:years?|yrs?|yo)\b"
     r"|\b(?:son|daughter|child|kid|boy|girl|baby|he|she)\s+(?:is|was)\s+(\d{1,2})\b",
@@ -40,8 +41,6 @@ ADULT_AGE = 18
 START_QUESTION_RE = re.compile(r"\b(start|starting|initial|begin|beginning)\b", re.I)
 START_RE = re.compile(r"\b(begin|start|initial|initiat)\w*\b", re.I)
 OLDER_AGE = 65
-# the label's own words for older patients: where it doses them apart, its other adult doses are not for them
-OLDER_RE = re.compile(r"\b(elderly|geriatric|older (adults?|patients?|people)|debilitated|frail)\b", re.I)
 # Age bands of a dosing table: "6 to under 12 years", "10-17 years of age", "12 years and over", "under 4 years"
 AGE_BAND_RE = re.compile(
     r"\b(\d{1,2})\s*(?:to|-|–|through)\s*(under\s+|less than\s+)?(\d{1,2})\s*(?:years?|yrs?)\b", re.I
@@ -120,14 +119,16 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     advised = {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
     named_before = {c.doc_id for c in pool if c.kind == "drug_label" and c.names}
     who = population(query.text)
+    ages = ages_in(query.text)
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
-    if who == "adult" and OLDER_RE.search(query.text) or any(a >= OLDER_AGE for a in ages_in(query.text)):
-        older = {c.doc_id for c in pool if OLDER_RE.search(f"{c.quote} {c.lead} {c.chunk.heading}")}
-        pool = [c for c in pool if c.doc_id not in older or OLDER_RE.search(f"{c.quote} {c.lead} {c.chunk.heading}")]
-    ages = ages_in(query.text)
+    if (who == "adult" and OLDER_RE.search(query.text)) or any(a >= OLDER_AGE for a in ages):
+        for_older = {id(c) for c in pool if OLDER_RE.search(_said(c))}
+        older = {c.doc_id for c in pool if id(c) in for_older}  # labels that dose older patients apart
+        pool = [c for c in pool if c.doc_id not in older or id(c) in for_older]
     if len(ages) == 1:
-        pool = [c for c in pool if _for_age(c, ages[0], pointed_titles(c, searcher))]
+        paths: dict[str, tuple[str, ...]] = {}
+        pool = [c for c in pool if _for_age(c, ages[0], pointed_titles(c, searcher, paths))]
     # where Dosage and Administration doses what was asked, a label's doses elsewhere (its studies) are not
     # advised doses; nor where it doses only other ages or populations ("8 pediatric patients" of a study)
     narrowed = advised - {c.doc_id for c in pool if c.chunk.code in DOSAGE_CODES}
@@ -171,27 +172,32 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     return keep
 
 
-def pointed_titles(cand: Quoted, searcher: Searcher) -> str:
+def pointed_titles(cand: Quoted, searcher: Searcher, paths: dict[str, tuple[str, ...]]) -> str:
     """The titles of the label sections a quote points to right after it ("Pediatric starting dose: 10 mg
     once daily (2.2)" -> "2.2 Heterozygous Familial Hypercholesterolemia in Pediatric Patients (10–17 years
-    of age)"): a Highlights line means what its section says it is for."""
+    of age)"): a Highlights line means what its section says it is for. `paths`: each label's section
+    titles, read once per answer."""
     chunk = cand.chunk
     m = POINTER_RE.match(chunk.text, cand.end - chunk.start)
     if m is None or cand.kind != "drug_label":
         return ""
     numbers = {n.strip() for n in m.group(1).split(",")}
-    doc = searcher.index.document(cand.doc_id)
-    if doc is None:
-        return ""
-    titles = {t for part in doc.parts for t in part.path if t.split(" ", 1)[0] in numbers}
-    return " ".join(sorted(titles))
+    if cand.doc_id not in paths:
+        doc = searcher.index.document(cand.doc_id)
+        paths[cand.doc_id] = tuple(dict.fromkeys(t for part in doc.parts for t in part.path)) if doc else ()
+    return " ".join(sorted(t for t in paths[cand.doc_id] if t.split(" ", 1)[0] in numbers))
+
+
+def _said(cand: Quoted) -> str:
+    """What a candidate says of whom it is for: its quote, lead-in and section."""
+    return f"{cand.quote} {cand.lead} {cand.chunk.heading}"
 
 
 def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
     """A dose whose quote, lead-in, section or the section it points to gives age bands is for an age inside
     one of them ("children 6 to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients
     (10-17 years of age)" none for an 8-year-old); one that gives none may be."""
-    said = f"{cand.quote} {cand.lead} {cand.chunk.heading} {pointed}"
+    said = f"{_said(cand)} {pointed}"
     bands = [(int(m.group(1)), int(m.group(3)), bool(m.group(2))) for m in AGE_BAND_RE.finditer(said)]
     bands += [(int(m.group(1)), 200, False) for m in AGE_FROM_RE.finditer(said)]
     bands += [(0, int(m.group(1)), True) for m in AGE_UNDER_RE.finditer(said)]
@@ -199,7 +205,7 @@ def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
 
 
 def _for_population(cand: Quoted, who: str) -> bool:
-    said = f"{cand.quote} {cand.lead} {cand.chunk.heading}"
+    said = _said(cand)
     if who == "child":
         return bool(CHILD_RE.search(said))
     return not CHILD_RE.search(said) or bool(ADULT_RE.search(said))

@@ -169,6 +169,16 @@ def parts_from_json(raw: str) -> list[Part]:
 CHUNK_COLUMNS = 'row, doc_id, start, "end", kind, heading, hash, text, sentences, code, page'
 
 
+def read_chunks(db: sqlite3.Connection, rows: list[int], *, batch: int = 500) -> dict[int, Chunk]:
+    """The chunks at `rows` of a chunk store, by row (`batch` rows a query: SQLite bounds the parameters)."""
+    out: dict[int, Chunk] = {}
+    for i in range(0, len(rows), batch):
+        part = [int(r) for r in rows[i : i + batch]]
+        cur = db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE row IN ({','.join('?' * len(part))})", part)
+        out.update((r[0], chunk_from_row(r)) for r in cur)
+    return out
+
+
 def chunk_from_row(r: tuple[Any, ...]) -> Chunk:
     row, doc_id, start, end, kind, heading, h, text, sents, code, page = r
     return Chunk(row, doc_id, start, end, text, kind, heading, [Span(a, b) for a, b in json.loads(sents)], h,
@@ -357,14 +367,7 @@ class Index:
         return np.isin(self.kinds, codes)
 
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
-        if not rows:
-            return {}
-        marks = ",".join("?" * len(rows))
-        cur = self.db.execute(
-            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE row IN ({marks})",
-            [int(r) for r in rows],
-        )
-        return {r[0]: chunk_from_row(r) for r in cur}
+        return read_chunks(self.db, rows)
 
     def document(self, doc_id: str) -> Document | None:
         row = self.db.execute(
@@ -548,14 +551,9 @@ class Reusable:
             return {}
         db = sqlite3.connect(f"file:{self.store}?mode=ro", uri=True)
         try:
-            out: dict[int, Chunk] = {}
-            for i in range(0, len(rows), 500):
-                part = [int(r) for r in rows[i : i + 500]]
-                cur = db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE row IN ({','.join('?' * len(part))})", part)
-                out.update((r[0], chunk_from_row(r)) for r in cur)
+            return read_chunks(db, rows)
         finally:
             db.close()
-        return out
 
 
 def previous_chunks(build: Path | None) -> Reusable:
@@ -569,14 +567,11 @@ def previous_chunks(build: Path | None) -> Reusable:
     try:
         db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         try:
-            doc_rows: dict[str, tuple[Any, ...]] = {}
-            doc_hash: dict[str, str] = {}
+            doc_rows: dict[str, tuple[Any, ...]] = {}  # (hash, url, date, source, sections)
             doc_at: dict[str, int] = {}
-            for rowid, doc_id, h, *rest in db.execute(
-                "SELECT rowid, id, hash, url, date, source, sections FROM documents"
-            ):
-                doc_hash[doc_id] = h
-                doc_rows[doc_id] = (h, *rest)
+            documents = db.execute("SELECT rowid, id, hash, url, date, source, sections FROM documents")
+            for rowid, doc_id, *rest in documents:
+                doc_rows[doc_id] = tuple(rest)
                 doc_at[doc_id] = rowid
             # each row's hash and kind in one pass over the table; a row whose sentence spans are not valid
             # JSON is left out, so the rows read are 0..n-1 only when every chunk's spans are valid
@@ -594,7 +589,7 @@ def previous_chunks(build: Path | None) -> Reusable:
             for doc_id, first, last, count in runs:
                 if last - first + 1 != count:
                     raise ValueError(f"the chunks of {doc_id} are not consecutive rows")
-                by_doc[doc_id] = (doc_hash[doc_id], range(first, last + 1))
+                by_doc[doc_id] = (doc_rows[doc_id][0], range(first, last + 1))
             has_tokens = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tokens'").fetchone()
             tokens = dict(db.execute("SELECT hash, tokens FROM tokens")) if has_tokens else {}
         finally:
