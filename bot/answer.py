@@ -50,6 +50,7 @@ from .quotes import (
     MIN_QUOTE_CHARS,
     WORD_RE,
     cue_bonus,
+    graded,
     lead_in,
     merge_short_items,
     quotable_spans,
@@ -88,6 +89,7 @@ STRENGTH_CODES = frozenset({"55106-9", "34089-3", "34069-5", "51945-4"})
 POPULATION_CODES = frozenset({"42228-7", "77290-5", "34080-2", "34081-0", "34082-8"})
 POPULATION_TITLES = {"pregnancy": "42228-7", "lactation": "77290-5", "nursing mothers": "34080-2",
                      "pediatric use": "34081-0", "geriatric use": "34082-8"}  # fmt: skip
+GRADED_EXTRA = 2  # graded recommendations of a guideline below the top rows an answer reads (bot.scope)
 LEXICAL_EXTRA = 3  # passages best by their own BM25 that an answer considers besides the ranking's top_k
 # The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
 HIGHLIGHTS = "Highlights"
@@ -100,6 +102,11 @@ POSITION_BONUS = 0.3
 FINDING_BONUS = 0.15
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_PENALTY = 0.3
+# A quote that says the question's most specific topic word ("abruptly" in "Can I stop opioids abruptly in a
+# patient on long-term high-dose therapy?") before those that say only its setting
+RAREST_BONUS = 0.0
+# A guideline's graded recommendation before its discussion of the evidence (bot.quotes.graded)
+GRADED_BONUS = 0.3
 # When every candidate quote comes from an abstract (a short research source without sections), a learned model
 # (bot.quote_rank, bot/data/quote_ranker.json, trained on SciFact train by bench/train_quote_ranker.py) orders
 # them (`learned_order`): every sentence of the answer's chunks is a candidate (MAX_ABSTRACT_QUOTES_PER_CHUNK
@@ -199,7 +206,9 @@ def build_answer(
         return decline(question)
 
     ranked, ranked_scores = rows, scores
-    rows, scores = answer_rows(rows, scores, cands, query, searcher, policy.top_k, extra=LEXICAL_EXTRA)
+    rows, scores = answer_rows(
+        rows, scores, cands, query, searcher, policy.top_k, extra=LEXICAL_EXTRA, graded=GRADED_EXTRA
+    )
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
     if (
@@ -223,6 +232,7 @@ def build_answer(
 
     qpairs = _pairs(tokenize(query.text))
     rarest = rarest_topic(query, searcher) if not query.entities else ""
+    heaviest = max(sorted(query.topic & query.known), key=lambda t: query.terms.get(t, 0.0), default="")
     rare_terms = sorted(query.terms, key=lambda t: -query.terms[t])[:2]
     negates = bool(quote_rank.NEGATION_RE.search(query.text))
     texts: dict[str, tuple[str, tuple[list[int], list[str]]]] = {}  # each abstract's text and inline labels
@@ -350,6 +360,10 @@ def build_answer(
                     s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
                 if not structured and doc is not None and 0 < doc.length <= LONG_DOCUMENT_CHARS:
                     s *= 1.0 + POSITION_BONUS * (start / doc.length)  # an abstract's findings come last
+                if chunk.kind == "guideline" and GRADED_BONUS and graded(chunk.text, a, b):
+                    s *= 1.0 + GRADED_BONUS
+                if RAREST_BONUS and structured and heaviest in own:
+                    s *= 1.0 + RAREST_BONUS
                 if ANAPHORA_RE.match(quote):
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))

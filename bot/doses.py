@@ -41,6 +41,9 @@ ADULT_AGE = 18
 START_QUESTION_RE = re.compile(r"\b(start|starting|initial|begin|beginning)\b", re.I)
 START_RE = re.compile(r"\b(begin|start|initial|initiat)\w*\b", re.I)
 OLDER_AGE = 65
+# A threshold of old age: "patients > 65 years", "older subjects (>65)", "65 years of age and older"
+AGE_OVER_RE = re.compile(r"(?:[>≥]|\bover|\babove|\bolder than|\baged?)\s*(\d{2})\b", re.I)
+OLD_THRESHOLD = 50  # below it, a threshold ("> 12 years") is no word for older patients
 # Age bands of a dosing table: "6 to under 12 years", "10-17 years of age", "12 years and over", "under 4 years"
 AGE_BAND_RE = re.compile(
     r"\b(\d{1,2})\s*(?:to|-|–|through)\s*(under\s+|less than\s+)?(\d{1,2})\s*(?:years?|yrs?)\b", re.I
@@ -123,7 +126,7 @@ def doses_for_what_was_asked(pool: list[Q], query: Query, searcher: Searcher) ->
     if who is not None:
         pool = [c for c in pool if _for_population(c, who)]
     if (who == "adult" and OLDER_RE.search(query.text)) or any(a >= OLDER_AGE for a in ages):
-        for_older = {id(c) for c in pool if OLDER_RE.search(_said(c))}
+        for_older = {id(c) for c in pool if _for_older(_said(c), ages)}
         older = {c.doc_id for c in pool if id(c) in for_older}  # labels that dose older patients apart
         pool = [c for c in pool if c.doc_id not in older or id(c) in for_older]
     if len(ages) == 1:
@@ -191,6 +194,17 @@ def pointed_titles(cand: Quoted, searcher: Searcher, paths: dict[str, tuple[str,
 def _said(cand: Quoted) -> str:
     """What a candidate says of whom it is for: its quote, lead-in and section."""
     return f"{cand.quote} {cand.lead} {cand.chunk.heading}"
+
+
+def _for_older(said: str, ages: list[int]) -> bool:
+    """The text speaks of older patients: in words ("geriatric", "elderly"), or by an old-age threshold
+    the question's age passes ("Consider a starting dose of 25 mg in patients > 65 years" for a 72-year-old)."""
+    if OLDER_RE.search(said):
+        return True
+    limits = [int(m.group(1)) for m in AGE_OVER_RE.finditer(said)]
+    limits += [int(m.group(1)) for m in AGE_FROM_RE.finditer(said)]
+    limits = [t for t in limits if t >= OLD_THRESHOLD]
+    return any(all(a >= t for a in ages) if ages else t >= OLDER_AGE for t in limits)
 
 
 def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:

@@ -25,7 +25,9 @@ TREATED_WITH = r"\bhow (is|are) \w[\w\s'-]{0,60}\btreated with\b"
 INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
-        r"\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b|\bhow (should|do|to) \w+ (take|use|give|start)"
+        # "long-term high-dose therapy" describes the patient: it asks for no dose ("a low dose" may)
+        r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b"
+        r"|\bhow (should|do|to) \w+ (take|use|give|start)"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|" + TREATED_WITH,
         ("34068-7", "43678-2"),
     ),

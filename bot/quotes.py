@@ -33,6 +33,11 @@ TIME_WORDS = frozenset({"soon", "long", "when"})
 TIME_RE = re.compile(r"\bwithin \d|\b\d+(\s?[–-]\s?\d+)?\s(days?|weeks?|months?|hours?|years?)\b", re.I)
 USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
 USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
+# The grade a guideline gives its own recommendations: the CDC's "(recommendation category: B; evidence type:
+# 4)", the WHO's "(Strong recommendation, very low quality of evidence)" on the line after
+GRADE_RE = re.compile(
+    r"\((?:recommendation category\b|(?:strong|conditional|weak|good practice) recommendation\b)[^)]*\)", re.I
+)
 
 # Cross-references of label text: "(5.1)", "(4.1, 7.1, 12.2)", "[see Warnings and Precautions (5.1)]", and a
 # guideline's numbered citations "(192)", "(11,131, 132)";
@@ -124,8 +129,8 @@ def quotable_spans(text: str, start: int, end: int, *, min_chars: int = MIN_QUOT
     sentence = text[start:end].rstrip()
     if sentence.endswith("?") or sentence.endswith(":") or LEAD_IN_RE.search(sentence) or _title_like(sentence):
         return []
-    if NOT_EVIDENCE_RE.search(sentence):
-        return []
+    if NOT_EVIDENCE_RE.search(sentence) or GRADE_RE.fullmatch(sentence.rstrip(". ")):
+        return []  # "(Strong recommendation, very low quality of evidence)" grades the sentence before it
     pieces: list[tuple[int, int]] = []
     pos = start
     for m in XREF_RE.finditer(text, start, end):
@@ -193,6 +198,18 @@ def merge_short_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int
                     continue
         out.append((a, b))
     return out
+
+
+def graded(text: str, start: int, end: int) -> bool:
+    """The sentence at `start`-`end` of `text` belongs to a graded recommendation: the grade is in it or
+    closes its line, or stands alone on the next line."""
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if GRADE_RE.search(text, start, line_end):
+        return True
+    nxt = text.find("\n", line_end + 1)
+    following = text[line_end + 1 : len(text) if nxt < 0 else nxt].strip()
+    return bool(following) and GRADE_RE.fullmatch(following) is not None
 
 
 def cue_bonus(query: Query, quote: str) -> float:

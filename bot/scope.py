@@ -9,7 +9,10 @@ import numpy as np
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import Query
+from .quotes import GRADE_RE
 from .search import Candidates, Searcher
+
+GRADED_WINDOW = 150  # how far below the ranking's top rows a guideline's graded recommendation is looked for
 
 
 def allowed_rows(index: Index, query: Query) -> np.ndarray | None:
@@ -33,6 +36,7 @@ def answer_rows(
     top_k: int,
     *,
     extra: int,
+    graded: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ranking's first `top_k` rows, and after them the passages whose own words say the question's topic
     best (the first `extra`, bot.answer.LEXICAL_EXTRA, by BM25 over its topic words), if the ranking put them
@@ -40,11 +44,34 @@ def answer_rows(
     the passage that answers. What the question asks about it ("together", "dose") is no reason to add a
     passage."""
     words = [w for w in TOKEN_RE.findall(query.for_search) if set(tokenize(w)) & query.topic]
-    if extra <= 0 or not words:
-        return rows[:top_k], scores[:top_k]
-    best, _ = searcher.index.lexical.search(" ".join(words), extra)
-    keep = (np.arange(len(rows)) < top_k) | np.isin(rows, best)
+    keep = np.arange(len(rows)) < top_k
+    if extra > 0 and words:
+        best, _ = searcher.index.lexical.search(" ".join(words), extra)
+        keep |= np.isin(rows, best)
+    if graded > 0:
+        keep |= np.isin(rows, graded_rows(rows, top_k, query, searcher.index, graded))
     return rows[keep], scores[keep]
+
+
+def graded_rows(rows: np.ndarray, top_k: int, query: Query, index: Index, limit: int) -> list[int]:
+    """The first `limit` rows below the top `top_k` that hold a graded recommendation ("… (recommendation
+    category: B; evidence type: 4)") of a guideline the top rows come from, and say two of the question's
+    topic words: the recommendation that a guideline then discusses for pages ranks below its discussion."""
+    kinds = index.doc_kinds
+    if not kinds or len(rows) <= top_k:
+        return []
+    docs = {int(d) for d in index.doc_of_row[rows[:top_k]] if kinds[int(d)] == "guideline"}
+    later = [int(r) for r in rows[top_k : top_k + GRADED_WINDOW] if int(index.doc_of_row[r]) in docs]
+    if not later:
+        return []
+    chunks = index.chunks(later)
+    need = min(2, len(query.topic))
+    out = [
+        r for r in later
+        if r in chunks and GRADE_RE.search(chunks[r].text)
+        and len(query.said_by(set(tokenize(chunks[r].text))) & query.topic) >= need
+    ]  # fmt: skip
+    return out[:limit]
 
 
 def rarest_topic(query: Query, searcher: Searcher) -> str:

@@ -208,3 +208,18 @@ def test_no_quote_is_label_furniture_or_a_cross_reference(ask: Callable[[str], A
         assert not CROSS_REFERENCE.search(q), q
         assert not SECTION_NUMBER.match(q), q
         assert q == q.strip() and q, q
+
+
+@pytest.mark.parametrize(
+    ("question", "needle"),
+    [
+        ("Should I order urine drug testing for patients on chronic opioids?", "risks of toxicology testing"),
+        ("Can I stop opioids abruptly in a patient on long-term high-dose therapy?", "not be discontinued abruptly"),
+    ],
+)  # fmt: skip
+def test_a_guideline_answer_quotes_its_graded_recommendation(
+    ask: Callable[[str], Answer], question: str, needle: str
+) -> None:
+    # the recommendation ("… (recommendation category: B; evidence type: 4)") ranks below the pages that
+    # discuss it; the answer reads it and puts it before them
+    quote_of(ask(question), "guidelines/cdc-2022-opioid-rr7103a1-H", needle)

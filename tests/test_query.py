@@ -40,6 +40,8 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("Humira for ulcerative colitis - when do we stop it if it isn't working?", ("duration",)),
         ("Humira for UC - by when must the patient show remission to keep going?", ("duration",)),
         ("Mom was on Humira in pregnancy. Can her baby get live vaccines?", ("pregnancy", "pediatric")),
+        ("Can I stop opioids abruptly in a patient on long-term high-dose therapy?", ()),  # describes, asks no dose
+        ("Is a low dose of haloperidol enough?", ("dose",)),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -621,6 +623,49 @@ def test_older_patients_get_the_doses_the_label_gives_for_them(label_engine) -> 
     )
     quotes = [b.quote for b in answer.quotes()]
     assert quotes and all("Geriatric" in q or "elderly" in q.lower() for q in quotes), quotes
+
+
+@pytest.mark.parametrize(
+    ("text", "quote", "is_graded"),
+    [
+        ("Therapy should not stop abruptly (recommendation category: B; evidence type: 4).", "stop abruptly", True),
+        ("Do not stop (recommendation category: B).", "Do not stop (recommendation category: B).", True),  # in it
+        ("Clinicians should taper. Therapy should not stop (recommendation category: B).", "should taper", True),
+        ("The panel recommends an IPC programme.\n(Strong recommendation, very low quality of evidence)", "programme",
+         True),  # the WHO's grade, on the line after
+        ("Tests can provide information.\nClinicians should explain (recommendation category: B).", "information",
+         False),  # the next line is another statement
+        ("Recommendation category B acknowledges variation in PDMP availability.", "availability", False),
+    ],
+)  # fmt: skip
+def test_a_graded_recommendation_is_known_by_its_grade(text: str, quote: str, is_graded: bool) -> None:
+    from bot.quotes import graded
+
+    assert graded(text, text.index(quote), text.index(quote) + len(quote)) is is_graded
+
+
+@pytest.mark.parametrize(
+    ("said", "ages", "older"),
+    [
+        ("Consider a starting dose of 25 mg in patients > 65 years", [72], True),
+        ("Consider a starting dose of 25 mg in patients > 65 years", [60], False),
+        ("a starting dose of 25 mg should be considered in older subjects (>65)", [], True),  # in words too
+        ("Geriatric or Debilitated Patients - 0.5 mg to 2 mg b.i.d.", [72], True),
+        ("adults and children 12 years and over: 4 teaspoonfuls", [72], False),  # 12 is no old age
+        ("patients 65 years of age and older: 10 mg", [80], True),
+    ],
+)  # fmt: skip
+def test_a_dose_for_older_patients_is_said_in_words_or_by_an_age(said: str, ages: list[int], older: bool) -> None:
+    from bot.doses import _for_older
+
+    assert _for_older(said, ages) is older
+
+
+@needs_spl
+def test_an_older_patients_starting_dose_comes_from_the_age_the_label_gives(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # VIAGRA says "patients > 65 years", not "elderly": a 72-year-old's starting dose is 25 mg, not declined
+    answer = label_engine.ask("sildenafil starting dose in a 72 year old man?")
+    assert answer.answered and all("25 mg" in b.quote for b in answer.quotes())
 
 
 @needs_spl
