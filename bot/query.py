@@ -196,7 +196,7 @@ ACRONYMS = {
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
-SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis"}
+SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis", "septic": "sepsis", "hold": "discontinue"}
 # Clinicians' short forms, read as the words the sources use ("opioids and benzos together").
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
@@ -204,6 +204,8 @@ SHORT_FORMS = {
     "nitro": "nitroglycerin", "tox": "toxicology",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
+# "ED" as a place ("presents to the ED", "ED visits") is the emergency department, not erectile dysfunction
+ED_PLACE_RE = re.compile(r"\b(?:(?<=the )|(?<=to ))ED\b|\bED(?= (?:visits?|physicians?|doctors?|staff|settings?)\b)")
 # Words a question may use for what a source says in other words ("breastfeeding" in a question, "nursing
 # mothers" and "human milk" in a label): a quote that says the other word says the question's word.
 SYNONYMS = (
@@ -215,6 +217,10 @@ SYNONYMS = (
     "child children kid kids pediatric paediatric",
     "overdose overdosage",
     "heart cardiac",
+    "sepsis septic",
+    # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
+    "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper "
+    "tapered tapering",
 )
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
@@ -509,6 +515,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     `Searcher.focus_of`)."""
     lexical = index.lexical
     question = SHORT_FORM_RE.sub(lambda m: SHORT_FORMS[m.group(0).lower()], question)
+    question = ED_PLACE_RE.sub("emergency department", question)
 
     def known(name: str) -> bool:  # some source holds every word of it
         return _known_word(name, lexical.vocab, frozenset())

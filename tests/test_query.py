@@ -672,3 +672,25 @@ def test_an_older_patients_starting_dose_comes_from_the_age_the_label_gives(labe
 def test_a_starting_dose_question_gets_how_to_begin(label_engine) -> None:  # type: ignore[no-untyped-def]
     quotes = [b.quote for b in label_engine.ask("haloperidol starting dose for an 8 year old with tourettes").quotes()]
     assert any("begin at the lowest dose possible (0.5 mg per day)" in q for q in quotes), quotes
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "erectile"),
+    [
+        ("Pt on Humira presents to the ED septic. Hold the drug?", False),  # a place: the emergency department
+        ("Took Viagra last night, now chest pain in the ED. Is nitro safe?", False),
+        ("ED visits after an opioid overdose", False),
+        ("Viagra for ED in a man on nitrates?", True),
+    ],
+)  # fmt: skip
+def test_the_ed_as_a_place_is_the_emergency_department(label_engine, question: str, erectile: bool) -> None:  # type: ignore[no-untyped-def]
+    query = analyse(question, label_engine.index)
+    assert ("erectile" in query.for_search) is erectile
+
+
+@needs_spl
+def test_a_septic_patient_s_hold_question_gets_the_label_s_discontinue(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # "septic" is said by "sepsis", "hold" by "discontinue"
+    quotes = [b.quote for b in label_engine.ask("Pt on Humira presents to the ED septic. Hold the drug?").quotes()]
+    assert any("Discontinue HUMIRA if a patient develops a serious infection or sepsis" in q for q in quotes), quotes
