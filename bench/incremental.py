@@ -15,9 +15,10 @@ corpora's size; vectors from the shared cache, or generated near a cached one fo
 rounds of one-document changes, each rebuilt twice in turn: "full graph" (patching switched off, the HNSW
 graph built afresh from all N vectors: what every build did before) and "patched" (the previous graph with
 only the changed document's rows removed and added). Reports each build's time, the time spent reading the
-previous build, writing the vector index, reading the previous chunk store, building and writing the two
-BM25 indexes and writing the chunk store, and the recall@10 of the patched graph and of a graph built
-from scratch over the same vectors, both against exact search.
+previous build (the vector index is read while the current build is verified: `verify_current_s`), writing
+the vector index, reading the previous chunk store, building and writing the two BM25 indexes, writing the
+chunk store, checking the documents and waiting for the new files' checksums, and the recall@10 of the
+patched graph and of a graph built from scratch over the same vectors, both against exact search.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def hnsw_rounds(target: int, cache: Path | None, work: Path, repeat: int, querie
     build_mod.write_chunk_store = timed("write_chunk_store_s", build_mod.write_chunk_store)  # type: ignore[attr-defined]
     build_mod._lexical = timed("bm25_s", build_mod._lexical)  # type: ignore[attr-defined]
     build_mod._save_lexical = timed("bm25_write_s", build_mod._save_lexical)  # type: ignore[attr-defined]
+    build_mod.indexable = timed("check_documents_s", build_mod.indexable)  # type: ignore[attr-defined]
+    # waiting for the new files' checksums (hashed and flushed in the background as each is written)
+    sealer = build_mod.Sealer  # type: ignore[attr-defined]
+    sealer.digests = timed("checksums_wait_s", sealer.digests)  # type: ignore[method-assign]
     share = index_mod.HNSW_PATCH_SHARE
     runs = []
     for k in range(repeat):

@@ -35,13 +35,13 @@ from .index import (
     DOC_TOKEN_PREFIX,
     FORMAT_VERSION,
     MANIFEST,
+    MANIFEST_DIGEST,
     IndexError_,
     Reusable,
+    Sealer,
     StoreCopy,
     check_files,
     document_text,
-    file_digests,
-    fsync_tree,
     previous_chunks,
     previous_doc_hashes,
     read_manifest,
@@ -55,8 +55,11 @@ from .lexical import K1, B, Lexical, has_words, index_into, tokenize
 from .vectors import (
     HNSW_THRESHOLD,
     VECTOR_INDEX_TYPES,
+    RowVectors,
     choose_vector_index,
+    read_faiss,
     read_previous,
+    row_sources,
     update_vectors,
 )
 
@@ -333,14 +336,15 @@ def build_index(
                 up_to_date = built_from == (fingerprint, model, chunking) and same_vectors
             except Exception:  # unreadable old manifest: just rebuild
                 pass
-        # a build to be reused: the bytes of its vector file are kept as they were verified, for read_previous
-        kept: dict[str, bytes] = {} if up_to_date else {"vectors.faiss": b""}
-        damage = damaged(current, keep=kept) if current is not None else None
+        # a build to be reused: its vector file is read (for read_previous) as it is verified, from the very
+        # bytes hashed, with no copy of the whole file in memory
+        loaded: dict[str, Any] = {} if up_to_date else {"vectors.faiss": read_faiss}
+        damage = damaged(current, load=loaded) if current is not None else None
         if damage is not None:
             # A damaged build is never the base of a new one: nothing of it is reused, it is not "up to date".
             log.warning("the current index %s is damaged (%s): nothing of it is reused, rebuilding", current, damage)
             current = None
-            kept.clear()
+            loaded.clear()
         if current is not None and up_to_date:
             stats.up_to_date = True
             stats.chunks = int(m["counts"]["chunks"])
@@ -421,15 +425,19 @@ def build_index(
 
         emb: Embedder | None = embedder if hasattr(embedder, "encode") else None  # type: ignore[assignment]
         dim = int(manifest_dim(current, model) or (emb or _call(embedder)).dim)
-        verified = kept.pop("vectors.faiss", b"") or None  # its bytes, as `damaged` checked them
-        previous = read_previous(root, model, dim, verified=verified, hashes=reuse.hashes or None) if current else None
+        verified = loaded.pop("vectors.faiss", None)  # the index, as `damaged` checked its bytes
+        previous = read_previous(root, model, dim, index=verified, hashes=reuse.hashes or None) if current else None
         verified = None
         previous_matrix = previous.view() if previous is not None else None  # in place: `previous` outlives it
         # chunk hash -> its row in the previous build's matrix, and the vectors of the others (vector cache,
         # embedder)
         at: dict[str, int] = {}
+        # each row's old row of the same chunk text (each old row once): the node it keeps in a patched graph,
+        # and the row its vector is copied from, so the two are the same row
+        sources: np.ndarray | None = None
         if previous is not None and previous_matrix is not None:
             at = {h: i for i, h in enumerate(previous.hashes)}
+            sources = row_sources(previous.hashes, row_hashes)
         cache: dict[str, np.ndarray] = {}
         store = VectorCache(cache_dir, model, dim) if cache_dir else None
         if store is not None:
@@ -449,20 +457,26 @@ def build_index(
             stats.embed_seconds = time.perf_counter() - t_embed
         if store is not None:
             store.close()
-        # the matrix: rows of the previous build's matrix gathered at once, the others' vectors put in
-        matrix = np.empty((n_rows, dim), dtype=np.float32)
+        # the vectors: rows of the previous build's matrix (read in place, gathered only where needed), the
+        # others' vectors from the cache or the embedder
         old_at = np.fromiter((at.get(h, -1) for h in row_hashes), dtype=np.int64, count=n_rows)
-        if previous_matrix is not None and len(previous_matrix):
-            np.take(previous_matrix, np.maximum(old_at, 0), axis=0, out=matrix, mode="clip")  # "raise": buffered
-        for i in np.flatnonzero(old_at < 0).tolist():
-            matrix[i] = cache[row_hashes[i]]
+        if sources is not None:
+            old_at = np.where(sources >= 0, sources, old_at)
+        matrix = RowVectors(
+            previous_matrix if previous_matrix is not None else np.zeros((0, dim), dtype=np.float32),
+            old_at,
+            {i: cache[row_hashes[i]] for i in np.flatnonzero(old_at < 0).tolist()},
+            dim,
+        )
         at, cache = {}, {}
 
         had_current = resolve_build(root) is not None
         tmp: Path | None = None
         writing = builds  # what is being written, named in the error when the disk fills up
+        sealer: Sealer | None = None  # hashes and flushes each finished file while the next is written
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+            sealer = Sealer(tmp)
             writing = tmp / "vectors.faiss"
             faiss_info, patch = update_vectors(
                 writing,
@@ -471,15 +485,18 @@ def build_index(
                 None if force else previous,  # --force rebuilds the graph too
                 previous_matrix=previous_matrix,
                 copied_from=old_at if previous_matrix is not None else None,
+                sources=sources,
                 kind=vector_index,
                 threshold=hnsw_threshold,
             )
             old_rows = len(previous.hashes) if previous is not None else 0
+            del matrix  # it reads the old vectors in place: it must not outlive the old graph
             previous_matrix = None  # the old vectors (a view into the old graph's storage), then the old graph
             previous = None
             stats.vectors_written = "patched" if patch is not None else "full"
             stats.rows_added = patch.added if patch is not None else n_rows
             stats.rows_removed = patch.removed if patch is not None else old_rows
+            sealer.add("vectors.faiss")
             writing = tmp / "chunks.sqlite"
             copy = None
             if reuse.store is not None:
@@ -492,8 +509,10 @@ def build_index(
                 pairs = [(new, old) for new, old in enumerate(reused_rows) if old >= 0]
                 copy = StoreCopy(reuse.store, pairs, same_docs)
             write_chunk_store(writing, docs, fresh, hashes, copy=copy)
+            sealer.add("chunks.sqlite")
             writing = tmp / "bm25"
             _save_lexical(writing, *_lexical(tokens, prev_chunk_ids, bm25_rows))
+            sealer.add_tree("bm25")
             writing = tmp / DOC_BM25
             _save_lexical(writing, *_lexical(doc_tokens, prev_doc_ids, doc_rows))
             kinds = Counter(row_kinds)
@@ -512,20 +531,21 @@ def build_index(
                 "bm25": {"k1": 1.5, "b": 0.75, "stemmer": "english"},
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 # every file, the BM25 arrays included, so damage is caught at load rather than at query time
-                "files": file_digests(
-                    tmp, [f.relative_to(tmp).as_posix() for f in sorted(tmp.rglob("*")) if f.is_file()]
-                ),
+                "files": sealer.digests([f.relative_to(tmp).as_posix() for f in sorted(tmp.rglob("*")) if f.is_file()]),
             }
             writing = tmp / MANIFEST
             write_manifest(tmp, manifest)
             writing = tmp
-            fsync_tree(tmp)
+            sealer.flush(MANIFEST, MANIFEST_DIGEST)  # every other file was flushed as it was hashed
+            sealer.close()
             final = builds / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + fingerprint[:8])
             base, n = final.name, 1
             while final.exists():  # builds of one corpus within one second
                 final, n = final.with_name(f"{base}-{os.getpid()}-{n}"), n + 1
             os.rename(tmp, final)
         except BaseException as exc:
+            if sealer is not None:
+                sealer.close()  # its thread may be reading a file of the build removed below
             failure = _write_error(exc, writing, tmp, builds, had_current)  # before the partial files go
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -600,10 +620,11 @@ def reuse_key() -> str:
     return h.hexdigest()[:16]
 
 
-def damaged(build: Path, *, keep: dict[str, bytes] | None = None) -> str | None:
+def damaged(build: Path, *, keep: dict[str, bytes] | None = None, load: dict[str, Any] | None = None) -> str | None:
     """Why a build cannot be trusted (an unreadable or invalid manifest, a file missing or differing from
     its manifest checksum: the checks `load_index` makes), or None when every file verifies. The files
-    `keep` names get their verified bytes put in it (see `check_files`)."""
+    `keep` names get their verified bytes put in it, those `load` names what their loader made of them
+    (see `check_files`)."""
     try:
         manifest = read_manifest(build)
     except Exception as exc:
@@ -611,7 +632,7 @@ def damaged(build: Path, *, keep: dict[str, bytes] | None = None) -> str | None:
     if not manifest.get("files"):
         return "its manifest lists no file checksums"
     try:
-        check_files(build, manifest, keep=keep)
+        check_files(build, manifest, keep=keep, load=load)
     except IndexError_ as exc:
         return str(exc)
     return None
@@ -677,18 +698,23 @@ def _lexical(
         if toks is None:  # rows a..b-1, old rows src[a]..src[b-1]: one slice of the old ids
             pieces.append(old_ids[old_offsets[src[a]] : old_offsets[src[b - 1] + 1]])
         else:
-            pieces.append(np.fromiter((number.setdefault(t, len(number)) for t in toks.split()), dtype=np.int64))
+            pieces.append(np.fromiter((number.setdefault(t, len(number)) for t in toks.split()), dtype=np.int32))
             lengths[a] = len(pieces[-1])
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat = np.concatenate(pieces).astype(np.int64, copy=False) if pieces else np.zeros(0, dtype=np.int64)
+    # token ids as int32 (as they are saved), so the arrays over every token are half the size
+    flat = np.concatenate(pieces).astype(np.int32, copy=False) if pieces else np.zeros(0, dtype=np.int32)
     assert len(flat) == offsets[-1]
     first = np.full(len(number), len(flat), dtype=np.int64)  # where each word number first occurs
-    np.minimum.at(first, flat, np.arange(len(flat), dtype=np.int64))
+    step = 1 << 20  # a block of positions at a time: no array of every position
+    at = np.arange(min(step, len(flat)), dtype=np.int64)
+    for a in range(0, len(flat), step):
+        block = flat[a : a + step]
+        np.minimum.at(first, block, at[: len(block)] + a)
     present = np.flatnonzero(first < len(flat))
     order = present[np.argsort(first[present], kind="stable")]  # the word numbers by first occurrence
-    rank = np.zeros(len(number), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
+    rank = np.zeros(len(number), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
     flat = rank[flat]
     words = list(number)
     vocab = {words[w]: i for i, w in enumerate(order.tolist())}
@@ -700,7 +726,7 @@ def _lexical(
     elif vocab:
         ids = [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(tokens))]
     index_into(retriever, ids, vocab, len(tokens))  # no word at all (no row, or none with a word): no crash
-    return Lexical(retriever, vocab), flat.astype(np.int32), offsets
+    return Lexical(retriever, vocab), flat, offsets
 
 
 @dataclass
@@ -758,14 +784,19 @@ def _bm25_scores(retriever: Any, unique_token_ids: list[int], corpus_token_ids: 
     n_docs, n_vocab = len(lengths), len(unique_token_ids)
     avg_len = lengths.mean()
     # (token, document) pairs in CSC order (by token, then document) and each one's term frequency
-    pairs, tf = np.unique(flat * n_docs + np.repeat(np.arange(n_docs, dtype=np.int64), lengths), return_counts=True)
-    tok, doc = pairs // n_docs, pairs % n_docs
+    keys = flat.astype(np.int64) * n_docs + np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    pairs, tf = np.unique(keys, return_counts=True)
+    del keys
+    tok, doc = np.divmod(pairs, n_docs)
+    del pairs
     df = np.bincount(tok, minlength=n_vocab)
     values, which = np.unique(df, return_inverse=True)  # math.log, as bm25s computes it, once per distinct df
     logs = [math.log(1 + (n_docs - v + 0.5) / (v + 0.5)) if v > 0 else 0.0 for v in values.tolist()]
     idf = np.asarray(logs, dtype=np.float32)[which.reshape(-1)] if n_vocab else np.zeros(0, dtype=np.float32)
     k1, b = retriever.k1, retriever.b
-    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg_len) + tf)
+    # tf / (k1 (1 - b + b dl / avgdl) + tf): the length term once per document (the same float operations,
+    # in the same order, as per pair), then gathered
+    tfc = tf / ((k1 * ((1 - b) + b * lengths / avg_len))[doc] + tf)
     scores = (idf[tok] * tfc).astype(retriever.dtype)
     retriever.nonoccurrence_array = None  # as bm25s sets it for this variant
     indptr = np.zeros(n_vocab + 1, dtype=np.int64)

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -406,15 +407,48 @@ class Index:
         self.db.close()
 
 
-def file_digests(build: Path, names: list[str], keep: dict[str, bytes] | None = None) -> dict[str, str]:
+# reads a file, given a function returning its next bytes (at most n, b"" at its end), into what it makes of it
+Loader = Callable[[Callable[[int], bytes]], Any]
+
+
+def load_hashed(path: Path, loader: Loader) -> tuple[str, Any]:
+    """The sha256 of a file and what `loader` made of it, from one read: every byte the loader reads is
+    hashed, then the rest of the file if it stopped short. What it made is None if it failed (the file is
+    still hashed, so a damaged one shows as a checksum that differs)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+
+        def read(n: int) -> bytes:
+            data = fh.read(n)
+            h.update(data)
+            return data
+
+        try:
+            made = loader(read)
+        except Exception as exc:
+            log.debug("could not read %s: %s", path, exc)
+            made = None
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest(), made
+
+
+def file_digests(
+    build: Path, names: list[str], keep: dict[str, bytes] | None = None, load: dict[str, Any] | None = None
+) -> dict[str, str]:
     """The sha256 of each file `names` (relative to `build`), two files at a time (hashlib and file reads
     release the GIL, so the vector file and the chunk store, most of the bytes, are hashed side by side).
-    The files `keep` names are read whole and their bytes put in it."""
+    The files `keep` names are read whole and their bytes put in it. Each file `load` names is read by the
+    `Loader` it maps to while it is hashed (`load_hashed`), and what that made is put in its place."""
     from concurrent.futures import ThreadPoolExecutor
 
     read: dict[str, bytes] = {}
+    made: dict[str, Any] = {}
 
     def digest(name: str) -> str:
+        if load is not None and name in load:
+            sha, made[name] = load_hashed(build / name, load[name])
+            return sha
         if keep is not None and name in keep:
             data = read[name] = (build / name).read_bytes()
             return hashlib.sha256(data).hexdigest()
@@ -430,15 +464,24 @@ def file_digests(build: Path, names: list[str], keep: dict[str, bytes] | None = 
             out = dict(zip(order, pool.map(digest, order), strict=True))
     if keep is not None:
         keep.update(read)
+    if load is not None:
+        load.update(made)
     return {name: out[name] for name in names}
 
 
 def check_files(
-    build: Path, manifest: dict[str, Any], *, verify: bool = True, keep: dict[str, bytes] | None = None
+    build: Path,
+    manifest: dict[str, Any],
+    *,
+    verify: bool = True,
+    keep: dict[str, bytes] | None = None,
+    load: dict[str, Any] | None = None,
 ) -> None:
     """Raise `IndexCorrupt` for a file of the manifest that is missing or (with `verify`) whose checksum
     differs from the manifest's. The files `keep` names (with `verify`) are read whole and their bytes, the
-    very bytes checked, put in it, so a caller uses them without reading and hashing them a second time."""
+    very bytes checked, put in it, so a caller uses them without reading and hashing them a second time.
+    Likewise each file `load` names (a `Loader`) is read by its loader as it is hashed, and what that made
+    of the very bytes checked is put in its place (None where the loader failed, or nothing verified)."""
     files: dict[str, str] = manifest.get("files", {})
     for name in files:
         if not (build / name).is_file():
@@ -446,12 +489,17 @@ def check_files(
     if not verify:
         return
     read: dict[str, bytes] = {name: b"" for name in (keep or {}) if name in files}
-    got = file_digests(build, list(files), read)
+    loading: dict[str, Any] = {name: loader for name, loader in (load or {}).items() if name in files}
+    if load is not None:
+        load.clear()  # filled only once every file verified
+    got = file_digests(build, list(files), read, loading)
     for name, expected in files.items():
         if got[name] != expected:
             raise IndexCorrupt(f"index file {build / name} is corrupt (checksum differs): rebuild with `bot index`")
     if keep is not None:
         keep.update(read)
+    if load is not None:
+        load.update(loading)
 
 
 def load_index(root: Path, *, model: str | None = None, verify: bool = True) -> Index:
@@ -626,3 +674,61 @@ def fsync_tree(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class Sealer:
+    """Hashes (sha256) and fsyncs a new build's files on one background thread as each is finished, while
+    the build goes on writing the next (hashlib, file reads and fsync release the GIL). `finish` seals the
+    files not handed over yet and returns every file's digest; `close` waits for the thread in any case.
+    What it does is what `file_digests` and `fsync_tree` do at the end of a build, only earlier."""
+
+    def __init__(self, build: Path) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.build = build
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal")
+        self._done: dict[str, Future[str]] = {}
+
+    def add(self, *names: str) -> None:
+        """Seal these files (relative to the build; each finished: it is not written again) in the background."""
+        for name in names:
+            if name not in self._done:
+                self._done[name] = self._pool.submit(self._seal, name)
+
+    def add_tree(self, folder: str) -> None:
+        """`add` every file under `folder` (relative to the build)."""
+        files = sorted(p for p in (self.build / folder).rglob("*") if p.is_file())
+        self.add(*(p.relative_to(self.build).as_posix() for p in files))
+
+    def _seal(self, name: str) -> str:
+        path = self.build / name
+        digest = file_digest(path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return digest
+
+    def digests(self, names: list[str]) -> dict[str, str]:
+        """The sha256 of each of `names` once each is hashed and on disk (those not handed over yet are sealed
+        now). Raises what hashing or flushing a file raised."""
+        self.add(*names)
+        return {name: self._done[name].result() for name in names}
+
+    def flush(self, *names: str) -> None:
+        """fsync these files (written last, e.g. the manifest) and then the build folder itself, now."""
+        for name in names:
+            fd = os.open(self.build / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(self.build, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -517,3 +517,86 @@ def test_patch_hnsw_masks_the_few_removed_lists_as_the_index_array_takes_them(mo
     monkeypatch.setattr(vectors_mod, "MASK_MAX_REMOVED", -1)
     gathered = faiss.serialize_index(vectors_mod.patch_hnsw(old, src, matrix)[0])
     assert np.array_equal(masked, gathered)
+
+
+def test_patch_hnsw_from_row_vectors_equals_it_from_the_matrix() -> None:
+    """A build hands `patch_hnsw` its rows as `RowVectors` (the previous vectors read in place, only the new
+    rows' vectors apart), not as a matrix: the patched index is byte for byte the one from the matrix, and
+    its storage is the matrix in row order."""
+    import faiss
+
+    from bot.vectors import RowVectors, patch_hnsw
+
+    rng = np.random.default_rng(3)
+    xb = rng.standard_normal((1000, 16)).astype(np.float32)
+    old = faiss.IndexHNSWFlat(16, 8, faiss.METRIC_INNER_PRODUCT)
+    old.add(xb[:900])
+    kept = [r for r in range(900) if r not in {5, 450, int(old.hnsw.entry_point)}]
+    src = np.array(kept[:400] + [-1] * 100 + kept[400:], dtype=np.int64)
+    matrix = np.concatenate([xb[kept[:400]], xb[900:], xb[kept[400:]]])
+    old_view = faiss.rev_swig_ptr(faiss.downcast_index(old.storage).get_xb(), 900 * 16).reshape(900, 16)
+    rows = RowVectors(old_view, src, {400 + k: xb[900 + k] for k in range(100)}, 16)
+    assert np.array_equal(rows.array(), matrix)
+    from_rows, patch = patch_hnsw(old, src, rows)
+    from_matrix, _ = patch_hnsw(old, src, matrix)
+    assert np.array_equal(faiss.serialize_index(from_rows), faiss.serialize_index(from_matrix))
+    assert np.array_equal(from_rows.reconstruct_n(0, from_rows.ntotal), matrix)
+    assert (patch.kept, patch.added) == (len(kept), 100)
+    assert np.array_equal(old.reconstruct_n(0, 900), xb[:900])  # the previous index is left as it was
+
+
+def test_the_vector_file_is_read_as_it_is_verified(tmp_path: Path) -> None:
+    """`check_files(…, load=…)` reads the vector file by its loader while hashing it: what the loader made is
+    handed over only when every file verified; a flipped byte hands over nothing."""
+    import faiss
+
+    from bot.index import IndexCorrupt, check_files, read_manifest
+    from bot.vectors import read_faiss
+
+    build_index(synthetic(60), tmp_path / "idx", load_embedder("hash:32"), **HNSW)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    manifest = read_manifest(build)
+    loaded: dict = {"vectors.faiss": read_faiss}
+    check_files(build, manifest, load=loaded)
+    want = faiss.read_index(str(build / "vectors.faiss"))
+    assert np.array_equal(faiss.serialize_index(loaded["vectors.faiss"]), faiss.serialize_index(want))
+    assert build_mod.damaged(build, load=(again := {"vectors.faiss": read_faiss})) is None
+    assert again["vectors.faiss"] is not None
+    # a loader that fails: the file is still hashed (and verifies), nothing is made of it
+    failing: dict = {"vectors.faiss": lambda read: 1 / 0}
+    check_files(build, manifest, load=failing)
+    assert failing == {"vectors.faiss": None}
+    path = build / "vectors.faiss"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    broken: dict = {"vectors.faiss": read_faiss}
+    with pytest.raises(IndexCorrupt):
+        check_files(build, manifest, load=broken)
+    assert broken == {}
+    assert build_mod.damaged(build, load=(none := {"vectors.faiss": read_faiss})) is not None and none == {}
+
+
+def test_sealer_gives_the_digests_file_digests_gives(tmp_path: Path) -> None:
+    """The new build's files are hashed and flushed in the background as each is finished; the manifest's
+    checksums are those `file_digests` computes, and a file that cannot be read fails the build."""
+    from bot.index import Sealer, file_digests
+
+    build_index(synthetic(30), tmp_path / "idx", load_embedder("hash:32"), **COMMON)  # type: ignore[arg-type]
+    build = resolve_build(tmp_path / "idx")
+    assert build is not None
+    names = sorted(f.relative_to(build).as_posix() for f in build.rglob("*") if f.is_file())
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert set(manifest["files"]) == set(names) - {"manifest.json", "manifest.sha256"}
+    assert manifest["files"] == file_digests(build, sorted(manifest["files"]))
+    sealer = Sealer(build)
+    try:
+        sealer.add("vectors.faiss")
+        sealer.add_tree("bm25")
+        assert sealer.digests(names) == file_digests(build, names)
+        sealer.flush("manifest.json")
+        with pytest.raises(FileNotFoundError):
+            sealer.digests(["no-such-file"])
+    finally:
+        sealer.close()
