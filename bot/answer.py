@@ -45,6 +45,7 @@ from .lexical import TOKEN_RE, tokenize
 from .query import AMOUNT_RE, Query, analyse, gives_measure
 from .quotes import (
     ANAPHORA_RE,
+    CUES,
     FINDING_RE,
     MIN_ITEM_CHARS,
     MIN_QUOTE_CHARS,
@@ -240,6 +241,7 @@ def build_answer(
     label_doc: str | None = None  # with no drug named, label quotes come from the best label only
     # the drugs asked about besides those with a label ("haloperidol with lithium": lithium)
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
+    missed = "missed_dose" in query.intents
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -340,6 +342,8 @@ def build_answer(
                     continue  # two drugs asked about together: the label of one answers where it names the other
                 if query.amount and not AMOUNT_RE.search(quote):
                     continue  # a dose question is answered by quotes that state an amount
+                if missed and not CUES["missed_dose"].search(quote):
+                    continue  # what to do after a missed dose: no dosing table, no "missing" seals
                 if query.measure and not gives_measure(query.measure, quote):
                     continue  # "what alcohol concentration": … by quotes that give that measure
                 if query.amount and quote_names_drug and not amount_of(quote, query.drugs):
@@ -367,7 +371,12 @@ def build_answer(
                 if ANAPHORA_RE.match(quote):
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))
-                names = not (is_label and query.amount) or bool(set(query.specific) & query.said_by(own | section))
+                # the quote names a specific word, or the other drug asked about ("alpha-blocker" for tamsulosin)
+                names = (
+                    not (is_label and query.amount)
+                    or bool(set(query.specific) & query.said_by(own | section))
+                    or (bool(partners) and is_label)  # a label quote here names the partner (checked above)
+                )
                 features = None
                 if abstract:
                     if chunk.doc_id not in texts:

@@ -54,6 +54,13 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"|\bstop (?:it|taking|using|treatment) if\b",
         ("34068-7",),
     ),
+    # "forgot her Humira injection", "missed dose of lipitor": the patient information says what to do
+    "missed_dose": (
+        r"\b(miss|missed|missing|skip|skipped|forget|forgot|forgotten)\b (\w+ ){0,3}(doses?|injections?|shots?|pills?"
+        r"|tablets?)\b|\b(doses?|injections?|pills?|tablets?) (was |were )?(missed|skipped|forgotten)\b"
+        r"|\b(forget|forgets|forgot|forgotten) to (take|inject|use|give)\b",
+        ("42231-1", "42230-3", "34076-0"),
+    ),
     "indication": (
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
         ("34067-9",),
@@ -68,12 +75,12 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
     "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
-    "definition": (r"\bdefin(e|ed|es|ition)\b|\bwhat does \w+ mean\b", ()),
+    "definition": (r"\bdefin(e|ed|es|ition)\b|\bwhat does \w+ mean\b|\bstands? for\b|\bacronym\b", ()),
 }
 _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _codes) in INTENTS.items()}
 # A specific intent makes the broad one it contains redundant ("boxed warning" is not any warning).
 SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "overdose": ("warning",),
-            "adverse": ("warning",)}  # fmt: skip
+            "adverse": ("warning",), "missed_dose": ("dose",)}  # fmt: skip
 # An amount of a drug in a text: "40 mg", "0.05 mg/kg/day", "2 teaspoonfuls", "50 MME".
 AMOUNT = (
     r"\b\d+(?:\.\d+)?\s?"
@@ -152,7 +159,7 @@ NOT_AMOUNT_RE = re.compile(
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
-    " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like".split()
+    " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like wants wanted asks asking".split()
 )
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
 QUESTION_WORDS = frozenset(
@@ -218,9 +225,9 @@ SYNONYMS = (
     "overdose overdosage",
     "heart cardiac",
     "sepsis septic",
+    "miss missed skip skipped forget forgot forgotten",  # not "missing" (a carton's seals)
     # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
-    "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper "
-    "tapered tapering",
+    "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
 )
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
@@ -334,6 +341,8 @@ def asks_amount(question: str) -> bool:
     a change of dose, or whether to take it with food."""
     if NOT_AMOUNT_RE.search(question) or AMOUNT_RE.search(question):
         return False  # a claim that states its amount ("A 100g dose of chloroquine …") asks for none
+    if _INTENT_RES["missed_dose"].search(question):
+        return False  # "if they miss a dose of Lipitor" asks what to do, not how much
     return bool(AMOUNT_QUESTION_RE.search(question))
 
 
@@ -527,9 +536,12 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
-    fixed = {t: corrected(t, lexical.vocab, entities) for t in dict.fromkeys(tokenize(" ".join(words)))}
+    synonyms = synonym_stems()  # a word of SYNONYMS is known as written: "forgot" is no misspelt "forgo"
+    fixed = {
+        t: t if t in synonyms else corrected(t, lexical.vocab, entities)
+        for t in dict.fromkeys(tokenize(" ".join(words)))
+    }
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
-    synonyms = synonym_stems()
     intents = intents_of(question)
     drugs = tuple(d for d in asked_about(question) if known(d))
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:

@@ -22,7 +22,15 @@ CUES = {
     "dose": AMOUNT_RE,
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
     "contraindication": re.compile(r"\bcontraindicat|\bdo not (use|give|take)\b|\bshould not\b", re.I),
-    "definition": re.compile(r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b", re.I),
+    # "If you forget to take HUMIRA, inject a dose as soon as you remember": a missed dose and what to do then
+    "missed_dose": re.compile(
+        r"\b(miss|missed|forget|forgot|skip|skipped)\b[^.;]{0,40}\b(doses?|take|taking|inject)\b"
+        r"|\bas soon as you remember\b|\bnext dose at\b|\b(2|two) doses\b[^.;]{0,30}\bsame time\b",
+        re.I,
+    ),
+    "definition": re.compile(
+        r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b|\bacronym\b|\bstands for\b", re.I
+    ),
 }
 FREQUENCY_RE = re.compile(
     r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"

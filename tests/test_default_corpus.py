@@ -223,3 +223,29 @@ def test_a_guideline_answer_quotes_its_graded_recommendation(
     # the recommendation ("… (recommendation category: B; evidence type: 4)") ranks below the pages that
     # discuss it; the answer reads it and puts it before them
     quote_of(ask(question), "guidelines/cdc-2022-opioid-rr7103a1-H", needle)
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "needle"),
+    [
+        # what to do after a missed dose: the patient information, and nothing else ("seals … broken or missing")
+        ("Patient forgot her Humira injection this week - what should she do?", "humira", "as soon as you remember"),
+        ("What to do about a missed Humira dose?", "humira", "take your next dose at your regular scheduled time"),
+        ("What should a patient do if they miss a dose of Lipitor?", "lipitor-orig", "more than 12 hours"),  # no amount
+        # a dose for a patient on another drug: the label's dose for patients on that drug
+        ("Patient on tamsulosin wants sildenafil. What dose should he start on?", "64f8040f", "25 mg"),
+    ],
+)  # fmt: skip
+def test_a_label_answers_for_the_patient_asked_about(
+    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
+) -> None:
+    answer = ask(question)
+    assert any(b.doc_id.startswith(f"labels/{doc_id}") and needle in " ".join(b.quote.split()) for b in answer.quotes())
+    if "miss" in question or "forgot" in question:
+        assert all(re.search(r"miss|forget|remember|next dose|same time", b.quote, re.I) for b in answer.quotes())
+
+
+def test_a_label_that_says_nothing_of_a_missed_dose_gives_no_dosing_table_for_it(
+    ask: Callable[[str], Answer],
+) -> None:
+    assert not ask("missed haloperidol dose - what now?").answered

@@ -42,6 +42,9 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("Mom was on Humira in pregnancy. Can her baby get live vaccines?", ("pregnancy", "pediatric")),
         ("Can I stop opioids abruptly in a patient on long-term high-dose therapy?", ()),  # describes, asks no dose
         ("Is a low dose of haloperidol enough?", ("dose",)),
+        ("Patient forgot her Humira injection yesterday - what now?", ("missed_dose",)),  # not any dose
+        ("What if I miss a dose of Lipitor?", ("missed_dose",)),
+        ("What does CREST stand for?", ("definition",)),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
