@@ -23,6 +23,7 @@ says then), bot.quote_rank (the learned order), bot.citations (sections and numb
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,8 @@ from .quotes import (
     FINDING_RE,
     MIN_ITEM_CHARS,
     MIN_QUOTE_CHARS,
+    SIGN_WORDS,
+    TABLE_RUN_RE,
     WORD_RE,
     cue_bonus,
     graded,
@@ -60,6 +63,8 @@ from .scope import allowed_rows, answer_rows, names_entity, rarest_topic
 from .search import Candidates, Searcher
 from .sections import section_name
 
+# A guideline recommendation that says how much to give, in words rather than an amount.
+HOW_MUCH_RE = re.compile(r"\b(quantity|lowest effective|MME)\b", re.I)  # not "dosage escalation"
 # When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
 MAX_QUOTES_PER_CHUNK = 3
 # A quote's score is its chunk's rank score times (COVERAGE_BASE + (1 - COVERAGE_BASE) * coverage), where
@@ -90,7 +95,7 @@ STRENGTH_CODES = frozenset({"55106-9", "34089-3", "34069-5", "51945-4"})
 POPULATION_CODES = frozenset({"42228-7", "77290-5", "34080-2", "34081-0", "34082-8"})
 POPULATION_TITLES = {"pregnancy": "42228-7", "lactation": "77290-5", "nursing mothers": "34080-2",
                      "pediatric use": "34081-0", "geriatric use": "34082-8"}  # fmt: skip
-GRADED_EXTRA = 2  # graded recommendations of a guideline below the top rows an answer reads (bot.scope)
+GRADED_EXTRA = 3  # graded recommendations of a guideline below the top rows an answer reads (bot.scope)
 LEXICAL_EXTRA = 3  # passages best by their own BM25 that an answer considers besides the ranking's top_k
 # The label's Highlights are its own summary of a section: concise, so preferred when they say the same.
 HIGHLIGHTS = "Highlights"
@@ -103,9 +108,6 @@ POSITION_BONUS = 0.3
 FINDING_BONUS = 0.15
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_PENALTY = 0.3
-# A quote that says the question's most specific topic word ("abruptly" in "Can I stop opioids abruptly in a
-# patient on long-term high-dose therapy?") before those that say only its setting
-RAREST_BONUS = 0.0
 # A guideline's graded recommendation before its discussion of the evidence (bot.quotes.graded)
 GRADED_BONUS = 0.3
 # When every candidate quote comes from an abstract (a short research source without sections), a learned model
@@ -233,7 +235,6 @@ def build_answer(
 
     qpairs = _pairs(tokenize(query.text))
     rarest = rarest_topic(query, searcher) if not query.entities else ""
-    heaviest = max(sorted(query.topic & query.known), key=lambda t: query.terms.get(t, 0.0), default="")
     rare_terms = sorted(query.terms, key=lambda t: -query.terms[t])[:2]
     negates = bool(quote_rank.NEGATION_RE.search(query.text))
     texts: dict[str, tuple[str, tuple[list[int], list[str]]]] = {}  # each abstract's text and inline labels
@@ -340,10 +341,16 @@ def build_answer(
                     continue
                 if partners and is_label and not names_any(f"{lead} {quote}", partners):
                     continue  # two drugs asked about together: the label of one answers where it names the other
-                if query.amount and not AMOUNT_RE.search(quote):
-                    continue  # a dose question is answered by quotes that state an amount
+                recommends = chunk.kind == "guideline" and graded(chunk.text, a, b)
+                if query.amount and not AMOUNT_RE.search(quote) and not (recommends and HOW_MUCH_RE.search(quote)):
+                    # a dose question is answered by quotes that state an amount, or by a guideline's graded
+                    # recommendation of how much ("prescribe no greater quantity than needed for the expected
+                    # duration", "the lowest effective dosage")
+                    continue
                 if missed and not CUES["missed_dose"].search(quote):
                     continue  # what to do after a missed dose: no dosing table, no "missing" seals
+                if not query.words & SIGN_WORDS and TABLE_RUN_RE.search(quote):
+                    continue  # a symptom table's rows ("Autoimmunity 90% Dry skin 90% …") say only signs and how often
                 if query.measure and not gives_measure(query.measure, quote):
                     continue  # "what alcohol concentration": … by quotes that give that measure
                 if query.amount and quote_names_drug and not amount_of(quote, query.drugs):
@@ -360,15 +367,22 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (COVERAGE_BASE + (1 - COVERAGE_BASE) * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
-                if chunk.code is None and chunk.page is None and FINDING_RE.search(quote):
+                paper = doc is not None and doc.kind in ABSTRACT_KINDS and chunk.code is None and chunk.page is None
+                if paper and FINDING_RE.search(quote):
                     s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
-                if not structured and doc is not None and 0 < doc.length <= LONG_DOCUMENT_CHARS:
-                    s *= 1.0 + POSITION_BONUS * (start / doc.length)  # an abstract's findings come last
-                if chunk.kind == "guideline" and GRADED_BONUS and graded(chunk.text, a, b):
+                if (
+                    not structured
+                    and doc is not None
+                    and doc.kind in ABSTRACT_KINDS
+                    and 0 < doc.length <= LONG_DOCUMENT_CHARS
+                ):
+                    # an abstract's findings come last (a health page says what a condition is first)
+                    s *= 1.0 + POSITION_BONUS * (start / doc.length)
+                if GRADED_BONUS and recommends:
                     s *= 1.0 + GRADED_BONUS
-                if RAREST_BONUS and structured and heaviest in own:
-                    s *= 1.0 + RAREST_BONUS
-                if ANAPHORA_RE.match(quote):
+                # "It typically affects children ages 2 to 15 years": a health page's "it" is the condition it is about
+                it_is_the_page = chunk.kind == "consumer_health" and quote.startswith("It ")
+                if ANAPHORA_RE.match(quote) and not it_is_the_page:
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))
                 # the quote names a specific word, or the other drug asked about ("alpha-blocker" for tamsulosin)

@@ -32,6 +32,12 @@ CUES = {
         r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b|\bacronym\b|\bstands for\b", re.I
     ),
 }
+# "What is amyopathic dermatomyositis?": a bare question of what something is, answered by the sentence that
+# says it ("Amyopathic dermatomyositis is a form of dermatomyositis characterized by …")
+WHAT_IS_RE = re.compile(
+    r"^\W*what(?:'s| is| are) (?!the\b|your\b|my\b|it\b|this\b)(?:an? )?[\w'-]+(?: [\w'-]+){0,4}\W*$", re.I
+)
+DEFINING_RE = re.compile(r"^\W*(?:[\w'(),-]+\s){1,8}?(?:is|are) (?:a|an|one of the)\b", re.I)
 FREQUENCY_RE = re.compile(
     r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"
     r"|\bdaily\b|\bevery other week\b|\bas needed\b",
@@ -87,6 +93,13 @@ NOT_EVIDENCE_RE = re.compile(
     # called 'Prepare the HUMIRA Pen'."): directions to read on, not what it says
     r"|^\W*see (figure|the section)\b",
     re.I,
+)
+# A page's symptom table read as one run ("Autoimmunity 90% Chondrocalcinosis 90% Dry skin 90% …"): it answers
+# what the signs of a condition are and how often, and nothing else (bot.answer)
+TABLE_RUN_RE = re.compile(r"(?:\d{1,3}(?:\.\d+)?%\s+[A-Z][^.%;]{2,60}?\s+){2}\d{1,3}(?:\.\d+)?%")
+SIGN_WORDS = frozenset(
+    "symptom symptoms sign signs feature features characteristics frequency frequent often common percent "
+    "percentage proportion how many".split()
 )
 # A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection
 # Medscape Reference's Web site offers more …"): the quote ends before it.
@@ -228,6 +241,8 @@ def cue_bonus(query: Query, quote: str) -> float:
         cue = CUES.get(intent)
         if cue is not None and cue.search(quote):
             bonus += CUE_BONUS
+    if WHAT_IS_RE.match(query.text) and DEFINING_RE.match(quote):
+        bonus += CUE_BONUS
     if query.words & USUAL_WORDS and USUAL_RE.search(quote):
         bonus += CUE_BONUS
     if "often" in query.words and FREQUENCY_RE.search(quote):

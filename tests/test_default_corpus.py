@@ -249,3 +249,26 @@ def test_a_label_that_says_nothing_of_a_missed_dose_gives_no_dosing_table_for_it
     ask: Callable[[str], Answer],
 ) -> None:
     assert not ask("missed haloperidol dose - what now?").answered
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "needle"),
+    [
+        # a bare "what is X?" is answered first by the sentence that says what X is, not a later one
+        ("what is amyopathic dermatomyositis?", "medquad:GARD_0000306_1", "Amyopathic dermatomyositis is a form"),
+        # a health page's "It" is the condition the page is about
+        ("What age group does juvenile dermatomyositis affect?", "medquad:GARD_0003320_1", "children ages 2 to 15"),
+        # "how much" of a guideline: its graded recommendation says it in words, not in milligrams
+        ("Per CDC 2022, how much opioid should I prescribe for acute pain, e.g. after a dental extraction?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "no greater quantity than needed"),
+    ],
+)  # fmt: skip
+def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
+    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
+) -> None:
+    answer = ask(question)
+    quote_of(answer, doc_id, needle)
+    if question.startswith("what is"):
+        assert needle in answer.quotes()[0].quote
+    for bullet in answer.quotes():  # a symptom table's run of rows answers no age and no definition
+        assert not re.search(r"(\d+(\.\d+)?% [A-Z][^%]*){3}", bullet.quote), bullet.quote

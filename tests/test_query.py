@@ -11,8 +11,8 @@ import pytest
 
 from bot.config import Settings
 from bot.documents import Chunk
-from bot.query import analyse, entity_names, intents_of
-from bot.quotes import lead_in, merge_short_items, quotable_spans, section_label
+from bot.query import Query, analyse, entity_names, intents_of
+from bot.quotes import TABLE_RUN_RE, cue_bonus, lead_in, merge_short_items, quotable_spans, section_label
 from bot.sources import load_corpus
 from tests.conftest import SHARED, make_settings
 
@@ -417,6 +417,33 @@ def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, questi
         assert re.search(r"\d\s?mg", bullet.quote)
         if named:
             assert named in (bullet.quote + " " + (bullet.section or "")).lower()
+
+
+@pytest.mark.parametrize(
+    ("question", "quote", "bonus"),
+    [
+        ("what is amyopathic dermatomyositis?", "Amyopathic dermatomyositis is a form of dermatomyositis.", True),
+        ("what is amyopathic dermatomyositis?", "Fatigue is reported in at least 50% of patients.", False),
+        ("What is the dose of Humira?", "HUMIRA is a tumor necrosis factor blocker.", False),  # asks a dose
+        ("What does CREST stand for?", "CREST is an acronym for the clinical features.", True),
+        ("What if I miss a dose of Lipitor?", "If you miss a dose of LIPITOR, take it as soon as you remember.", True),
+    ],
+)
+def test_a_quote_that_says_what_is_asked_gains_a_cue(question: str, quote: str, bonus: bool) -> None:
+    query = Query(text=question, terms={}, intents=intents_of(question), words=frozenset(question.lower().split()))
+    assert (cue_bonus(query, quote) > 0) == bonus
+
+
+@pytest.mark.parametrize(
+    ("text", "run"),
+    [
+        ("Autoimmunity 90% Chondrocalcinosis 90% Dry skin 90% Mucosal telangiectasiae 90%", True),
+        ("Scoliosis 5% Wormian bones 5% Narrow nose", False),  # two rows: quotable as they are
+        ("Mortality fell by 20% in group A, 30% in group B and 40% overall.", False),
+    ],
+)
+def test_a_symptom_table_run_is_told_from_a_sentence(text: str, run: bool) -> None:
+    assert bool(TABLE_RUN_RE.search(text)) == run
 
 
 @pytest.mark.parametrize(
