@@ -8,6 +8,7 @@ import random
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -499,6 +500,24 @@ def test_patch_hnsw_removes_the_entry_point_and_inserts_rows() -> None:
     assert np.array_equal(again.search(queries, 10)[1], got)
 
 
+def _three_removed_and_100_inserted(
+    seed: int, n_old: int, at: int, *, removed: set[int]
+) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+    """An HNSW graph of `n_old` random vectors, and a patch of it: the rows `removed` and the entry point
+    out, 100 new rows inserted after the first `at` kept ones. Returns every vector, the old graph, each new
+    row's old row (-1: inserted) and the new rows' matrix."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    xb = rng.standard_normal((n_old + 100, 16)).astype(np.float32)
+    old = faiss.IndexHNSWFlat(16, 8, faiss.METRIC_INNER_PRODUCT)
+    old.add(xb[:n_old])
+    kept = [r for r in range(n_old) if r not in removed | {int(old.hnsw.entry_point)}]
+    src = np.array(kept[:at] + [-1] * 100 + kept[at:], dtype=np.int64)
+    matrix = np.concatenate([xb[kept[:at]], xb[n_old:], xb[kept[at:]]])
+    return xb, old, src, matrix
+
+
 def test_patch_hnsw_masks_the_few_removed_lists_as_the_index_array_takes_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kept nodes in their old order and few removed: their lists are masked out of the old array instead of
     gathered by an index over every link; the patched graph is byte for byte the same."""
@@ -506,13 +525,7 @@ def test_patch_hnsw_masks_the_few_removed_lists_as_the_index_array_takes_them(mo
 
     import bot.vectors as vectors_mod
 
-    rng = np.random.default_rng(2)
-    xb = rng.standard_normal((900, 16)).astype(np.float32)
-    old = faiss.IndexHNSWFlat(16, 8, faiss.METRIC_INNER_PRODUCT)
-    old.add(xb[:800])
-    kept = [r for r in range(800) if r not in {3, 400, int(old.hnsw.entry_point)}]
-    src = np.array(kept[:300] + [-1] * 100 + kept[300:], dtype=np.int64)
-    matrix = np.concatenate([xb[kept[:300]], xb[800:], xb[kept[300:]]])
+    xb, old, src, matrix = _three_removed_and_100_inserted(2, 800, 300, removed={3, 400})
     masked = faiss.serialize_index(vectors_mod.patch_hnsw(old, src, matrix)[0])
     monkeypatch.setattr(vectors_mod, "MASK_MAX_REMOVED", -1)
     gathered = faiss.serialize_index(vectors_mod.patch_hnsw(old, src, matrix)[0])
@@ -527,13 +540,7 @@ def test_patch_hnsw_from_row_vectors_equals_it_from_the_matrix() -> None:
 
     from bot.vectors import RowVectors, patch_hnsw
 
-    rng = np.random.default_rng(3)
-    xb = rng.standard_normal((1000, 16)).astype(np.float32)
-    old = faiss.IndexHNSWFlat(16, 8, faiss.METRIC_INNER_PRODUCT)
-    old.add(xb[:900])
-    kept = [r for r in range(900) if r not in {5, 450, int(old.hnsw.entry_point)}]
-    src = np.array(kept[:400] + [-1] * 100 + kept[400:], dtype=np.int64)
-    matrix = np.concatenate([xb[kept[:400]], xb[900:], xb[kept[400:]]])
+    xb, old, src, matrix = _three_removed_and_100_inserted(3, 900, 400, removed={5, 450})
     old_view = faiss.rev_swig_ptr(faiss.downcast_index(old.storage).get_xb(), 900 * 16).reshape(900, 16)
     rows = RowVectors(old_view, src, {400 + k: xb[900 + k] for k in range(100)}, 16)
     assert np.array_equal(rows.array(), matrix)
@@ -541,7 +548,7 @@ def test_patch_hnsw_from_row_vectors_equals_it_from_the_matrix() -> None:
     from_matrix, _ = patch_hnsw(old, src, matrix)
     assert np.array_equal(faiss.serialize_index(from_rows), faiss.serialize_index(from_matrix))
     assert np.array_equal(from_rows.reconstruct_n(0, from_rows.ntotal), matrix)
-    assert (patch.kept, patch.added) == (len(kept), 100)
+    assert (patch.kept, patch.added) == (int((src >= 0).sum()), 100)
     assert np.array_equal(old.reconstruct_n(0, 900), xb[:900])  # the previous index is left as it was
 
 
