@@ -14,7 +14,7 @@ import numpy as np
 from .documents import Answer, Chunk
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import LONG_QUESTION_WORDS, Query, is_question
+from .query import LONG_QUESTION_WORDS, Query, is_question, synonym_stems
 from .search import Candidates, Searcher
 from .sections import section_name
 
@@ -92,7 +92,7 @@ def focus_evidence(cands: Candidates) -> bool:
 
 def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
     """The largest share of the question's words (weighted by idf) that one chunk holds with its title,
-    section path and section name."""
+    section path and section name, in the question's words or their synonyms (`Query.aliases`)."""
     weights = query.terms
     total = sum(weights.values())
     if total <= 0 or not chunks:
@@ -103,7 +103,9 @@ def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
         doc = info.get(chunk.doc_id)
         context = " ".join((doc.title if doc else "", chunk.heading, section_name(chunk.code) or ""))
         words = set(tokenize(chunk.text)) | set(tokenize(context))
-        best = max(best, sum(w for t, w in weights.items() if t in words) / total)
+        # a word counts where the chunk says it or a word SYNONYMS says it with ("traveling" for "flying")
+        held = sum(w for t, w in weights.items() if t in words or query.aliases.get(t, frozenset()) & words)
+        best = max(best, held / total)
     return best
 
 
@@ -122,13 +124,15 @@ def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher)
         return True
     if len(TOKEN_RE.findall(query.text)) >= LONG_QUESTION_WORDS:
         return True
-    key = query.specific[0]
+    # the word, or a word SYNONYMS says it with ("dialysis" for "hemodialysis")
+    keys = [query.specific[0], *sorted(synonym_stems().get(query.specific[0], frozenset()))]
     docs = searcher.doc_lexical
     index = searcher.index
-    if docs is not None and np.isin(docs.rows_with(key), index.doc_of_row[[c.id for c in quoted]]).any():
+    rows = index.doc_of_row[[c.id for c in quoted]]
+    if docs is not None and any(np.isin(docs.rows_with(key), rows).any() for key in keys):
         return True
     for doc_id in dict.fromkeys(c.doc_id for c in quoted):
         doc = index.document(doc_id)
-        if doc is not None and any(key in t for t in set(tokenize(f"{doc.title} {doc.text}"))):
+        if doc is not None and any(key in t for key in keys for t in set(tokenize(f"{doc.title} {doc.text}"))):
             return True
     return False

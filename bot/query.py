@@ -152,10 +152,10 @@ def asks_measure(question: str) -> str:
 
 
 NOT_AMOUNT_RE = re.compile(
-    r"\badjust|\b(reduc|lower|chang|increas)\w*\b.{0,20}\bdos"
+    r"\badjust|\b(reduc|lower|chang|increas|separat|spac|stagger|split)\w*\b.{0,20}\bdos"
     r"|\b(after|since|before|missed|skipped|last|next) (a |the |my |his |her |one |each )?dose\b",
     re.I,
-)  # "how long after a dose …" asks when, not how much
+)  # "how long after a dose …" asks when, "separate the doses" how to time them: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
@@ -200,6 +200,7 @@ ACRONYMS = {
     "ra": "rheumatoid arthritis",
     "jia": "juvenile idiopathic arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
+    "crcl": "creatinine clearance", "egfr": "estimated glomerular filtration rate",
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
@@ -218,13 +219,16 @@ ED_PLACE_RE = re.compile(r"\b(?:(?<=the )|(?<=to ))ED\b|\bED(?= (?:visits?|physi
 SYNONYMS = (
     "breastfeeding breastfeed breastfed nursing lactation lactating milk",
     "pregnant pregnancy",
-    "kidney kidneys renal",
+    "kidney kidneys renal creatinine",  # "CrCl 20" (creatinine clearance) asks about renal function
     "liver hepatic",
     "elderly older geriatric",
     "child children kid kids pediatric paediatric",
     "overdose overdosage",
     "heart cardiac",
     "sepsis septic",
+    "dialysis hemodialysis haemodialysis",
+    # "flying overseas with her pens": the patient information's "when you are traveling"
+    "travel traveling travelling traveled fly flying flight overseas abroad trip",
     "miss missed skip skipped forget forgot forgotten",  # not "missing" (a carton's seals)
     # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
     "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
@@ -498,6 +502,8 @@ def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> 
             continue  # "the rotavirus vaccine or other live vaccines": what is asked about is live vaccines
         if word in acronyms:
             continue
+        if word in ACRONYMS and all(t in vocab for t in tokenize(ACRONYMS[word])):
+            continue  # "CrCl" as clinicians write it: the sources say "creatinine clearance"
         if any(word.startswith(p) and _known_word(word[len(p) :], vocab, common) for p in PREFIXES):
             continue  # "unassociated": a prefix on an everyday word
         stems = tokenize(word)

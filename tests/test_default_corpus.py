@@ -272,3 +272,24 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         assert needle in answer.quotes()[0].quote
     for bullet in answer.quotes():  # a symptom table's run of rows answers no age and no definition
         assert not re.search(r"(\d+(\.\d+)?% [A-Z][^%]*){3}", bullet.quote), bullet.quote
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "needle"),
+    [
+        # "CrCl" is searched as "creatinine clearance" and said by the label's "renal": not an unknown word
+        ("does atorvastatin need renal dose adjustment? pt CrCl 20", "labels/lipitor-orig",
+         "dosage adjustment in patients with renal dysfunction is not necessary"),
+        ("What starting dose of Viagra for someone with CrCl <30?", "labels/64f8040f-938d-4236-8e22-c838c9b5f8da",
+         "Consider a starting dose of 25 mg"),
+        # "hemodialysis" is said by the label's "dialysis", "flying overseas" by its "traveling"
+        ("Intentional sildenafil overdose - will hemodialysis help clear it?",
+         "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "Renal dialysis is not expected to accelerate clearance"),
+        ("Patient flying overseas for 2 weeks, how should she carry her adalimumab pens?", "labels/humira",
+         "cool carrier with an ice pack"),
+    ],
+)  # fmt: skip
+def test_a_clinician_s_words_are_read_as_the_label_says_them(
+    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
+) -> None:
+    quote_of(ask(question), doc_id, needle)

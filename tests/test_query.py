@@ -211,6 +211,7 @@ def label_engine(labels: Settings):  # type: ignore[no-untyped-def]
         ("Which children should not get the diphenhydramine cough syrup?", ("diphenhydramine",), ()),
         ("haldol dose elderly", ("haloperidol",), ()),  # a brand no label says, read as its generic
         ("Pt on Haldol became hypotensive - which vasopressor should be avoided?", ("haloperidol",), ()),
+        ("does atorvastatin need renal dose adjustment? pt CrCl 20", ("atorvastatin",), ()),  # creatinine clearance
     ],
 )
 def test_analyse_names_drugs_and_unknown_words(
