@@ -301,12 +301,13 @@ def ask_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, markdown or html")] = "text",
 ) -> None:
     """Answer a question from the terminal with quotes and numbered references."""
-    from .engine import Engine
+    from .engine import Engine, clean_question
     from .render import FORMATS, render
 
     if fmt not in FORMATS:  # checked before the work, not after it
         fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", code=2)
     settings = settings_from(index=index, model=model)
+    run_guarded(clean_question, question, max_chars=settings.max_question_chars)  # before the index is loaded
     engine = run_guarded(Engine.load, settings)
     answer = run_guarded(engine.ask, question, kinds=kind)
     if as_json:
