@@ -133,6 +133,9 @@ def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher)
         return True
     for doc_id in dict.fromkeys(c.doc_id for c in quoted):
         doc = index.document(doc_id)
-        if doc is not None and any(key in t for key in keys for t in set(tokenize(f"{doc.title} {doc.text}"))):
+        if doc is None:
+            continue
+        tokens = set(tokenize(f"{doc.title} {doc.text}"))  # once, not once for each of the keys
+        if any(key in t for key in keys for t in tokens):
             return True
     return False

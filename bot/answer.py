@@ -251,13 +251,9 @@ def build_answer(
             continue
         doc = info.get(chunk.doc_id)
         structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
-        abstract = (
-            LEARNED_QUOTES
-            and not structured
-            and doc is not None
-            and doc.kind in ABSTRACT_KINDS
-            and 0 < doc.length <= LONG_DOCUMENT_CHARS
-        )
+        paper = doc is not None and doc.kind in ABSTRACT_KINDS  # a paper's findings, not a health page's
+        short_paper = paper and not structured and doc is not None and 0 < doc.length <= LONG_DOCUMENT_CHARS
+        abstract = LEARNED_QUOTES and short_paper
         if place >= top_k and not abstract:
             continue  # another chunk of a source is only read for the learned order of abstracts
         doc_rank.setdefault(chunk.doc_id, len(doc_rank))
@@ -367,15 +363,9 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (COVERAGE_BASE + (1 - COVERAGE_BASE) * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
-                paper = doc is not None and doc.kind in ABSTRACT_KINDS and chunk.code is None and chunk.page is None
-                if paper and FINDING_RE.search(quote):
+                if paper and chunk.code is None and chunk.page is None and FINDING_RE.search(quote):
                     s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
-                if (
-                    not structured
-                    and doc is not None
-                    and doc.kind in ABSTRACT_KINDS
-                    and 0 < doc.length <= LONG_DOCUMENT_CHARS
-                ):
+                if short_paper and doc is not None:
                     # an abstract's findings come last (a health page says what a condition is first)
                     s *= 1.0 + POSITION_BONUS * (start / doc.length)
                 if GRADED_BONUS and recommends:
