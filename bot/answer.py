@@ -50,7 +50,7 @@ from .quotes import (
     FINDING_RE,
     MIN_ITEM_CHARS,
     MIN_QUOTE_CHARS,
-    SIGN_WORDS,
+    SIGN_RE,
     TABLE_RUN_RE,
     WORD_RE,
     cue_bonus,
@@ -243,6 +243,7 @@ def build_answer(
     # the drugs asked about besides those with a label ("haloperidol with lithium": lithium)
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     missed = "missed_dose" in query.intents
+    signs = bool(SIGN_RE.search(query.text))  # asks for signs or how often: a symptom table's run answers
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -345,7 +346,7 @@ def build_answer(
                     continue
                 if missed and not CUES["missed_dose"].search(quote):
                     continue  # what to do after a missed dose: no dosing table, no "missing" seals
-                if not query.words & SIGN_WORDS and TABLE_RUN_RE.search(quote):
+                if not signs and TABLE_RUN_RE.search(quote):
                     continue  # a symptom table's rows ("Autoimmunity 90% Dry skin 90% …") say only signs and how often
                 if query.measure and not gives_measure(query.measure, quote):
                     continue  # "what alcohol concentration": … by quotes that give that measure

@@ -97,9 +97,10 @@ NOT_EVIDENCE_RE = re.compile(
 # A page's symptom table read as one run ("Autoimmunity 90% Chondrocalcinosis 90% Dry skin 90% …"): it answers
 # what the signs of a condition are and how often, and nothing else (bot.answer)
 TABLE_RUN_RE = re.compile(r"(?:\d{1,3}(?:\.\d+)?%\s+[A-Z][^.%;]{2,60}?\s+){2}\d{1,3}(?:\.\d+)?%")
-SIGN_WORDS = frozenset(
-    "symptom symptoms sign signs feature features characteristics frequency frequent often common percent "
-    "percentage proportion how many".split()
+SIGN_RE = re.compile(
+    r"\b(?:symptoms?|signs?|features?|characteristics|frequency|frequent|often|common|percent(?:age)?"
+    r"|proportion|how many)\b",
+    re.IGNORECASE,
 )
 # A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection
 # Medscape Reference's Web site offers more …"): the quote ends before it.

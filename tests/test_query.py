@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.documents import Chunk
 from bot.query import Query, analyse, entity_names, intents_of
-from bot.quotes import TABLE_RUN_RE, cue_bonus, lead_in, merge_short_items, quotable_spans, section_label
+from bot.quotes import SIGN_RE, TABLE_RUN_RE, cue_bonus, lead_in, merge_short_items, quotable_spans, section_label
 from bot.sources import load_corpus
 from tests.conftest import SHARED, make_settings
 
@@ -445,6 +445,21 @@ def test_a_quote_that_says_what_is_asked_gains_a_cue(question: str, quote: str, 
 )
 def test_a_symptom_table_run_is_told_from_a_sentence(text: str, run: bool) -> None:
     assert bool(TABLE_RUN_RE.search(text)) == run
+
+
+@pytest.mark.parametrize(
+    ("question", "signs"),
+    [
+        ("What are the symptoms of Reynolds syndrome?", True),
+        ("How many people with CREST syndrome have calcinosis?", True),
+        ("How often is muscle weakness seen?", True),
+        ("How is Reynolds syndrome treated?", False),  # "how" alone asks no sign and no frequency
+        ("How much atorvastatin with clarithromycin?", False),
+        ("Is it inherited?", False),
+    ],
+)
+def test_only_a_question_about_signs_or_how_often_admits_a_symptom_table(question: str, signs: bool) -> None:
+    assert bool(SIGN_RE.search(question)) == signs
 
 
 @pytest.mark.parametrize(
