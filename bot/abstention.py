@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .documents import Answer, Chunk
+from .drugs import names_any
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import LONG_QUESTION_WORDS, Query, is_question, synonym_stems
@@ -67,6 +68,8 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
     """Whether the top chunks hold the question's words well enough to answer below `min_score`."""
     if confidence < FULL_MATCH_MIN_COSINE:
         return False
+    if drugs_together(query, chunks, index):
+        return True
     coverage = word_coverage(query, chunks, index)
     n = len(query.terms)
     full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
@@ -79,6 +82,21 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
             and n >= LONG_QUESTION_MIN_TERMS
         )
     )
+
+
+def drugs_together(query: Query, chunks: list[Chunk], index: Index) -> bool:
+    """Whether a question about two or more drugs together ("Patient on rifampin for TB is starting
+    atorvastatin: same time or spaced apart?") has a chunk that names every one of them, with its title (the
+    label of one naming the other): the evidence is there, whatever the rest of the question's words."""
+    if len(query.drugs) < 2 or not chunks:
+        return False
+    info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks)))
+    for chunk in chunks:
+        doc = info.get(chunk.doc_id)
+        text = f"{doc.title if doc else ''} {chunk.text}"
+        if all(names_any(text, (drug,), classes=False) for drug in query.drugs):
+            return True
+    return False
 
 
 def focus_evidence(cands: Candidates) -> bool:

@@ -65,6 +65,14 @@ from .sections import section_name
 
 # A guideline recommendation that says how much to give, in words rather than an amount.
 HOW_MUCH_RE = re.compile(r"\b(quantity|lowest effective|MME)\b", re.I)  # not "dosage escalation"
+# A dose question for a population ("renal dosing in CKD 4?", "dose in cirrhosis") is answered by whether the
+# dose changes for it: "dosage adjustment in patients with renal dysfunction is not necessary" states no amount
+POPULATION_RE = re.compile(
+    r"\b(renal|kidneys?|hepatic|liver|cirrho\w*|child-pugh|dialysis|hemodialysis|elderly|geriatric|older)\b"
+    r"|\b(CKD|ESRD|CrCl|eGFR)\b",
+    re.I,
+)
+DOSE_CHANGE_RE = re.compile(r"\bdos(e|age|ing) (adjustment|modification|reduction|change)|\badjust\w* (the )?dos", re.I)
 # When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
 MAX_QUOTES_PER_CHUNK = 3
 # A quote's score is its chunk's rank score times (COVERAGE_BASE + (1 - COVERAGE_BASE) * coverage), where
@@ -244,6 +252,8 @@ def build_answer(
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     missed = "missed_dose" in query.intents
     signs = bool(SIGN_RE.search(query.text))  # asks for signs or how often: a symptom table's run answers
+    population = query.amount and bool(POPULATION_RE.search(query.text))
+    focus_stems = set(query.focus.split()) if query.focus else None
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -292,7 +302,10 @@ def build_answer(
         context = title | section
         # what the question names and asks for is said by the source's title and the section's name: a
         # quote from the contraindications of the atorvastatin label need not repeat either
-        strong = (title if query.entities else set()) | (section if asked_for else set())
+        # (a question that names a page's condition, its focus, is answered by that page without its name:
+        # "In hyperphosphatemic familial tumoral calcinosis, what is the serum calcium usually?")
+        names_title = bool(query.entities) or (focus_stems is not None and focus_stems <= title)
+        strong = (title if names_title else set()) | (section if asked_for else set())
         # a long source answers where its title or section names the topic, or the quote itself does: where
         # neither names it, the quote names two topic words of the question (the opioid guideline says
         # "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose) and its
@@ -339,7 +352,12 @@ def build_answer(
                 if partners and is_label and not names_any(f"{lead} {quote}", partners):
                     continue  # two drugs asked about together: the label of one answers where it names the other
                 recommends = chunk.kind == "guideline" and graded(chunk.text, a, b)
-                if query.amount and not AMOUNT_RE.search(quote) and not (recommends and HOW_MUCH_RE.search(quote)):
+                if (
+                    query.amount
+                    and not AMOUNT_RE.search(quote)
+                    and not (recommends and HOW_MUCH_RE.search(quote))
+                    and not (population and DOSE_CHANGE_RE.search(quote))
+                ):
                     # a dose question is answered by quotes that state an amount, or by a guideline's graded
                     # recommendation of how much ("prescribe no greater quantity than needed for the expected
                     # duration", "the lowest effective dosage")

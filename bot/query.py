@@ -43,7 +43,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "interaction": (
         r"\binteract|\btogether\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
-        r"|\b(while|when) (taking|using|on)\b|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
+        r"|\b(while|when) (taking|using|on)\b|\balso (get|take|use|give|be given)\b"
+        r"|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
         ("34073-7", "34070-3"),
     ),
     "overdose": (r"\boverdos", ("34088-5",)),
@@ -201,6 +202,7 @@ ACRONYMS = {
     "jia": "juvenile idiopathic arthritis", "nms": "neuroleptic malignant syndrome", "oud": "opioid use disorder",
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
     "crcl": "creatinine clearance", "egfr": "estimated glomerular filtration rate",
+    "jdm": "juvenile dermatomyositis", "ck": "creatine kinase", "cpk": "creatine phosphokinase",
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
@@ -220,7 +222,7 @@ SYNONYMS = (
     "breastfeeding breastfeed breastfed nursing lactation lactating milk",
     "pregnant pregnancy",
     "kidney kidneys renal creatinine",  # "CrCl 20" (creatinine clearance) asks about renal function
-    "liver hepatic",
+    "liver hepatic cirrhosis",  # "Child-Pugh B cirrhosis": a label's Hepatic Impairment
     "elderly older geriatric",
     "child children kid kids pediatric paediatric",
     "overdose overdosage",

@@ -28,6 +28,10 @@ CUES = {
         r"|\bas soon as you remember\b|\bnext dose at\b|\b(2|two) doses\b[^.;]{0,30}\bsame time\b",
         re.I,
     ),
+    # "any other product containing diphenhydramine, even one used on skin": another product with the same drug
+    "interaction": re.compile(
+        r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b", re.I
+    ),
     "definition": re.compile(
         r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b|\bacronym\b|\bstands for\b", re.I
     ),

@@ -293,3 +293,28 @@ def test_a_clinician_s_words_are_read_as_the_label_says_them(
     ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
 ) -> None:
     quote_of(ask(question), doc_id, needle)
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "needle"),
+    [
+        # two drugs together: the label of one naming the other is the evidence, whatever the other words
+        ("Patient on rifampin for TB is starting atorvastatin. Should the two be given at the same time or spaced "
+         "apart?", "labels/lipitor-orig", "simultaneous co-administration of LIPITOR with rifampin"),
+        # a dose for a population is answered by whether the dose changes for it, amount or none
+        ("atorvastain renal dosing in CKD 4?", "labels/lipitor-orig",
+         "dosage adjustment in patients with renal dysfunction is not necessary"),
+        ("What starting dose of Viagra for a man with Child-Pugh B cirrhosis?",
+         "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "any degree of hepatic impairment"),
+        # another product with the same drug, even on the skin
+        ("Kid has diphenhydramine cream on his bug bites. Can he also get the diphenhydramine/phenylephrine cough "
+         "syrup?", "labels/cough", "even one used on skin"),
+        # "JDM" and "CK" as clinicians write them: juvenile dermatomyositis, creatine kinase
+        ("suspected JDM but the CK is normal. does that argue against it?", "medquad:GARD_0003320_1",
+         "creatine kinase"),
+    ],
+)  # fmt: skip
+def test_the_evidence_is_found_behind_a_clinician_s_shorthand(
+    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
+) -> None:
+    quote_of(ask(question), doc_id, needle)

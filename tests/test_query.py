@@ -45,6 +45,8 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("Patient forgot her Humira injection yesterday - what now?", ("missed_dose",)),  # not any dose
         ("What if I miss a dose of Lipitor?", ("missed_dose",)),
         ("What does CREST stand for?", ("definition",)),
+        # a product used with another: whether they go together ("… diphenhydramine cream … also get the syrup?")
+        ("Kid has diphenhydramine cream on. Can he also get the cough syrup?", ("interaction", "pediatric")),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
