@@ -72,6 +72,10 @@ POPULATION_RE = re.compile(
     r"|\b(CKD|ESRD|CrCl|eGFR)\b",
     re.I,
 )
+# "how often can it be given, and max doses a day?": how often and how many times is said without an amount
+# ("Do not give more than 6 doses in 24 hours", "may be given every 4 hours")
+HOW_OFTEN_RE = re.compile(r"\bhow often\b|\bhow many (times|doses)\b|\bdoses? (a|per) day\b", re.I)
+TIMES_RE = re.compile(r"\b\d+ (doses|times)\b|\bevery \d+(\s?(-|to)\s?\d+)? (hours|days|weeks)\b", re.I)
 DOSE_CHANGE_RE = re.compile(r"\bdos(e|age|ing) (adjustment|modification|reduction|change)|\badjust\w* (the )?dos", re.I)
 # When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
 MAX_QUOTES_PER_CHUNK = 3
@@ -254,6 +258,7 @@ def build_answer(
     signs = bool(SIGN_RE.search(query.text))  # asks for signs or how often: a symptom table's run answers
     population = query.amount and bool(POPULATION_RE.search(query.text))
     focus_stems = set(query.focus.split()) if query.focus else None
+    how_often = query.amount and bool(HOW_OFTEN_RE.search(query.text))
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -357,6 +362,7 @@ def build_answer(
                     and not AMOUNT_RE.search(quote)
                     and not (recommends and HOW_MUCH_RE.search(quote))
                     and not (population and DOSE_CHANGE_RE.search(quote))
+                    and not (how_often and TIMES_RE.search(quote))
                 ):
                     # a dose question is answered by quotes that state an amount, or by a guideline's graded
                     # recommendation of how much ("prescribe no greater quantity than needed for the expected
@@ -422,7 +428,9 @@ def build_answer(
     if query.amount:
         pool = doses_for_what_was_asked(pool, query, searcher)
     pool.sort(key=lambda c: -c.score)
-    pool, learned = learned_order(pool, policy.max_bullets)
+    # the learned order puts a paper's findings first (it learnt from claims and their rationales); a question
+    # of how a study measured something is answered by its methods, in the order of the ranking
+    pool, learned = learned_order(pool, policy.max_bullets, enabled="method" not in query.intents)
 
     chosen = choose(pool, policy, LEARNED_FLOOR if learned else RELATIVE_FLOOR)
     if not chosen or not sources_name_specific(query, [c.chunk for c in chosen], searcher):
@@ -431,7 +439,7 @@ def build_answer(
     return cite(question, chosen, index)
 
 
-def learned_order(pool: list[_Candidate], limit: int = 6) -> tuple[list[_Candidate], bool]:
+def learned_order(pool: list[_Candidate], limit: int = 6, *, enabled: bool = True) -> tuple[list[_Candidate], bool]:
     """The pool in the learned order of bot.quote_rank when every candidate is a quote of an abstract, and
     True; otherwise the pool as it was ranked, with at most MAX_QUOTES_PER_CHUNK quotes of each of the
     answer's top chunks, and False (`quote_rank.learned_order`, with SAME_SOURCE_PENALTY for each quote
@@ -439,7 +447,7 @@ def learned_order(pool: list[_Candidate], limit: int = 6) -> tuple[list[_Candida
     return quote_rank.learned_order(
         pool,
         limit,
-        enabled=LEARNED_QUOTES,
+        enabled=LEARNED_QUOTES and enabled,
         keep=MAX_QUOTES_PER_CHUNK,
         penalty=SAME_SOURCE_PENALTY,
         near_duplicate=_near_duplicate,

@@ -76,6 +76,12 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
     "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
+    # how a study measured something: its methods ("How was apoptosis assessed …?")
+    "method": (
+        r"\bhow (was|were|is|are) (\w+[\s-]){1,6}?(assessed|measured|evaluated|determined|quantified|detected)\b"
+        r"|\bwhat (methods?|assays?|techniques?|tests?) (was|were|did)\b",
+        (),
+    ),
     "definition": (r"\bdefin(e|ed|es|ition)\b|\bwhat does \w+ mean\b|\bstands? for\b|\bacronym\b", ()),
 }
 _INTENT_RES = {name: re.compile(pattern, re.IGNORECASE) for name, (pattern, _codes) in INTENTS.items()}
@@ -118,7 +124,9 @@ HANDLING_QUESTION_RE = re.compile(
     r"|\b(?:tablets?|pills?|capsules?)\b.{0,30}\b(?:split|crush|chew|cut|broken|open|dissolv|sprinkl)\w*",
     re.I,
 )
-DISTANCE_QUESTION_RE = re.compile(r"\bhow far\b|\bwhat (?:[\w-]+ ){0,2}(?:distance|spacing)\b", re.I)
+DISTANCE_QUESTION_RE = re.compile(
+    r"\bhow far\b|\bhow much (?:space|room|distance)\b|\bwhat (?:[\w-]+ ){0,2}(?:distance|spacing)\b", re.I
+)
 NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
 
 
@@ -154,9 +162,10 @@ def asks_measure(question: str) -> str:
 
 NOT_AMOUNT_RE = re.compile(
     r"\badjust|\b(reduc|lower|chang|increas|separat|spac|stagger|split)\w*\b.{0,20}\bdos"
-    r"|\b(after|since|before|missed|skipped|last|next) (a |the |my |his |her |one |each )?dose\b",
+    r"|\b(after|since|before|missed|skipped|last|next) (a |the |my |his |her |one |each )?dose\b"
+    r"|\bhow much (space|room|distance)\b",
     re.I,
-)  # "how long after a dose …" asks when, "separate the doses" how to time them: not how much
+)  # "how long after a dose …" asks when, "separate the doses" how to time them, "how much space" how far: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"

@@ -32,6 +32,10 @@ CUES = {
     "interaction": re.compile(
         r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b", re.I
     ),
+    "method": re.compile(
+        r"\b(was|were) (assessed|measured|evaluated|determined|quantified|detected|analy[sz]ed) (by|with|using)\b",
+        re.I,
+    ),
     "definition": re.compile(
         r"\bdefined\b[^.;]{0,40}\bas\b|\bdefinition of\b|\brefers to\b|\bis a term\b|\bacronym\b|\bstands for\b", re.I
     ),

@@ -301,6 +301,14 @@ def test_a_clinician_s_words_are_read_as_the_label_says_them(
         # two drugs together: the label of one naming the other is the evidence, whatever the other words
         ("Patient on rifampin for TB is starting atorvastatin. Should the two be given at the same time or spaced "
          "apart?", "labels/lipitor-orig", "simultaneous co-administration of LIPITOR with rifampin"),
+        ("atorvastatin + rifampicin: give at the same time or space them out?", "labels/lipitor-orig",
+         "simultaneous co-administration of LIPITOR with rifampin"),  # rifampicin: the drug's INN name
+        # how often and how many doses a day are said without an amount
+        ("triaminic nighttime - how often can it be given, and max doses a day?", "labels/cough",
+         "Do not give more than 6 doses in 24 hours"),
+        # a study's methods, not its findings first, for how it measured something
+        ("How was apoptosis assessed in the study of pamidronate in hepatocellular carcinoma cell lines?",
+         "beir-scifact:10450725", "staining with DAPI"),
         # a dose for a population is answered by whether the dose changes for it, amount or none
         ("atorvastain renal dosing in CKD 4?", "labels/lipitor-orig",
          "dosage adjustment in patients with renal dysfunction is not necessary"),

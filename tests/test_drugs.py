@@ -24,6 +24,8 @@ def test_the_shipped_list_loads_with_one_generic_per_brand() -> None:
         ("Should I start a long-acting opioid like OxyContin for new chronic back pain?", ()),  # an example
         ("Are NSAIDs such as ibuprofen safe in pregnancy?", ()),
         ("What are the symptoms of fifth disease?", ()),
+        ("atorvastatin + rifampicin: give at the same time?", ("atorvastatin", "rifampin")),  # the INN name
+        ("paracetamol overdose in a toddler", ("acetaminophen",)),
     ],
 )  # fmt: skip
 def test_the_drugs_a_question_asks_about(question: str, drugs: tuple[str, ...]) -> None:
@@ -38,6 +40,7 @@ def test_the_drugs_a_question_asks_about(question: str, drugs: tuple[str, ...]) 
         ("haldol dose elderly", {"haldol", "haloperidol"}, "haldol dose elderly"),  # the sources say Haldol
         ("haldol dose elderly", set(), "haldol dose elderly"),  # neither: left to decline as unknown
         ("Is haloperidol safe?", {"haloperidol"}, "Is haloperidol safe?"),
+        ("atorvastatin + rifampicin", {"atorvastatin", "rifampin"}, "atorvastatin + rifampin"),  # British name
     ],
 )  # fmt: skip
 def test_a_brand_no_source_holds_is_read_as_its_generic(question: str, known: set[str], expected: str) -> None:

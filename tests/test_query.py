@@ -47,6 +47,7 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("What does CREST stand for?", ("definition",)),
         # a product used with another: whether they go together ("… diphenhydramine cream … also get the syrup?")
         ("Kid has diphenhydramine cream on. Can he also get the cough syrup?", ("interaction", "pediatric")),
+        ("How was apoptosis assessed in the pamidronate study?", ("method",)),  # a study's methods
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -328,6 +329,7 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("What percentage of children with juvenile dermatomyositis develop calcinosis?", "percentage"),
         ("per WHO how far apart should hospital beds be?", "distance"),
         ("what bed spacing does WHO recommend between patients?", "distance"),
+        ("WHO IPC standard - how much space between patient beds on a ward?", "distance"),
         ("What is the dose of sildenafil?", ""),  # a dose is an amount (asks_amount), not a measure
         ("What does the WHO say about alcohol-based handrub?", ""),
         ("Can I split my Lipitor 40 mg tablet in half?", "handling"),
@@ -371,6 +373,7 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("How is a migraine attack treated with triptans?", True),  # how the drug is given: its dose
         ("Are patients treated with statins at higher risk of diabetes?", False),
         ("How long after a dose of Viagra is it safe to give nitro?", False),  # asks when, not how much
+        ("WHO IPC standard - how much space between patient beds on a ward?", False),  # how far, not how much
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
