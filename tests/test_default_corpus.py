@@ -287,17 +287,6 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
          "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "Renal dialysis is not expected to accelerate clearance"),
         ("Patient flying overseas for 2 weeks, how should she carry her adalimumab pens?", "labels/humira",
          "cool carrier with an ice pack"),
-    ],
-)  # fmt: skip
-def test_a_clinician_s_words_are_read_as_the_label_says_them(
-    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
-) -> None:
-    quote_of(ask(question), doc_id, needle)
-
-
-@pytest.mark.parametrize(
-    ("question", "doc_id", "needle"),
-    [
         # two drugs together: the label of one naming the other is the evidence, whatever the other words
         ("Patient on rifampin for TB is starting atorvastatin. Should the two be given at the same time or spaced "
          "apart?", "labels/lipitor-orig", "simultaneous co-administration of LIPITOR with rifampin"),
@@ -322,7 +311,7 @@ def test_a_clinician_s_words_are_read_as_the_label_says_them(
          "creatine kinase"),
     ],
 )  # fmt: skip
-def test_the_evidence_is_found_behind_a_clinician_s_shorthand(
+def test_a_clinician_s_words_are_read_as_the_sources_say_them(
     ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
 ) -> None:
     quote_of(ask(question), doc_id, needle)
