@@ -74,7 +74,9 @@ POPULATION_RE = re.compile(
 )
 # "how often can it be given, and max doses a day?": how often and how many times is said without an amount
 # ("Do not give more than 6 doses in 24 hours", "may be given every 4 hours")
-HOW_OFTEN_RE = re.compile(r"\bhow often\b|\bhow many (times|doses)\b|\bdoses? (a|per) day\b", re.I)
+HOW_OFTEN_RE = re.compile(
+    r"\bhow often\b|\bhow many (times|doses)\b|\b(#|number) of doses\b|\bdoses? (a|per|in|each) (day|24 ?h\w*)\b", re.I
+)
 TIMES_RE = re.compile(r"\b\d+ (doses|times)\b|\bevery \d+(\s?(-|to)\s?\d+)? (hours|days|weeks)\b", re.I)
 DOSE_CHANGE_RE = re.compile(r"\bdos(e|age|ing) (adjustment|modification|reduction|change)|\badjust\w* (the )?dos", re.I)
 # When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
@@ -84,6 +86,7 @@ MAX_QUOTES_PER_CHUNK = 3
 # question's word pairs (two words at most PAIR_WINDOW apart) it holds too: a claim's rationale tends to say
 # "caspase-11 ... pyroptosis" together (SciFact train: first quote on a rationale 51.1% -> 52.1%).
 COVERAGE_BASE = 0.35
+GIVEN_WEIGHT = 0.3  # the weight of the focus's own words in the coverage of a quote of a page about it
 PAIR_BONUS = 0.15
 PAIR_WINDOW = 3
 DUPLICATE_JACCARD = 0.7
@@ -167,13 +170,21 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / max(1, len(a | b))
 
 
-def _coverage(query: Query, words: set[str], context: set[str], *, context_weight: float = 0.5) -> float:
+def _coverage(
+    query: Query,
+    words: set[str],
+    context: set[str],
+    *,
+    context_weight: float = 0.5,
+    given: set[str] | None = None,
+) -> float:
     """idf-weighted share of the question's words in a quote (words only in its title or section count
-    `context_weight`)."""
-    total = sum(query.terms.values())
+    `context_weight`; the `given` ones, the focus a page is about, weigh GIVEN_WEIGHT)."""
+    terms = {t: w * GIVEN_WEIGHT if t in given else w for t, w in query.terms.items()} if given else query.terms
+    total = sum(terms.values())
     if total <= 0:
         return 0.0
-    got = sum(w if t in words else (context_weight * w if t in context else 0.0) for t, w in query.terms.items())
+    got = sum(w if t in words else (context_weight * w if t in context else 0.0) for t, w in terms.items())
     return got / total
 
 
@@ -307,10 +318,12 @@ def build_answer(
         context = title | section
         # what the question names and asks for is said by the source's title and the section's name: a
         # quote from the contraindications of the atorvastatin label need not repeat either
-        # (a question that names a page's condition, its focus, is answered by that page without its name:
-        # "In hyperphosphatemic familial tumoral calcinosis, what is the serum calcium usually?")
-        names_title = bool(query.entities) or (focus_stems is not None and focus_stems <= title)
-        strong = (title if names_title else set()) | (section if asked_for else set())
+        # a page about the question's focus is about what it names: what its quote says of the rest of the
+        # question decides ("In hyperphosphatemic familial tumoral calcinosis, what is the serum calcium
+        # usually?": "calcium is typically within the normal range")
+        on_focus_page = not query.entities and focus_stems is not None and focus_stems <= title
+        given = focus_stems if on_focus_page else None
+        strong = (title if query.entities else set()) | (section if asked_for else set())
         # a long source answers where its title or section names the topic, or the quote itself does: where
         # neither names it, the quote names two topic words of the question (the opioid guideline says
         # "acetaminophen" and says "overdose", but never what to do for an acetaminophen overdose) and its
@@ -377,7 +390,7 @@ def build_answer(
                 if query.amount and quote_names_drug and not amount_of(quote, query.drugs):
                     continue  # … of the drug asked about, where the source is not about that drug
                 short = b - a < SHORT_ITEM_CHARS  # a list item means what its heading says of it
-                cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5)
+                cov = _coverage(query, own | strong, context, context_weight=1.0 if short else 0.5, given=given)
                 word_cov = cov
                 pair_share = len(qpairs & _pairs(stems)) / len(qpairs) if qpairs else 0.0
                 if PAIR_BONUS and qpairs:

@@ -11,9 +11,9 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import sqlite3
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -475,7 +475,9 @@ def build_index(
         writing = builds  # what is being written, named in the error when the disk fills up
         sealer: Sealer | None = None  # hashes and flushes each finished file while the next is written
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=builds))
+            # named before it is made: an interrupt (Ctrl-C) just after the mkdir still finds it to remove
+            tmp = builds / f".tmp-{secrets.token_hex(6)}"
+            tmp.mkdir()
             sealer = Sealer(tmp)
             writing = tmp / "vectors.faiss"
             faiss_info, patch = update_vectors(

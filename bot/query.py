@@ -125,7 +125,9 @@ HANDLING_QUESTION_RE = re.compile(
     re.I,
 )
 DISTANCE_QUESTION_RE = re.compile(
-    r"\bhow far\b|\bhow much (?:space|room|distance)\b|\bwhat (?:[\w-]+ ){0,2}(?:distance|spacing)\b", re.I
+    r"\bhow far\b|\bhow much (?:space|room|distance)\b|\b(?:what|min|minimum) (?:[\w-]+ ){0,2}(?:distance|spacing)\b"
+    r"|\bspacing between\b",
+    re.I,
 )
 NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
 
@@ -162,8 +164,10 @@ def asks_measure(question: str) -> str:
 
 NOT_AMOUNT_RE = re.compile(
     r"\badjust|\b(reduc|lower|chang|increas|separat|spac|stagger|split)\w*\b.{0,20}\bdos"
-    r"|\b(after|since|before|missed|skipped|last|next) (a |the |my |his |her |one |each )?dose\b"
-    r"|\bhow much (space|room|distance)\b",
+    r"|\b(after|since|before|missed|skipped|last|next|first) (a |the |my |his |her |one |each )?(oral )?dose\b"
+    r"|\bhow much (space|room|distance)\b"
+    r"|\bhow much (did|does|do|will|would|has|have|can|could) (\S+ ){1,6}?(reduce|lower|increase|raise|improve|decrease"
+    r"|cut|shorten|prolong|change)",
     re.I,
 )  # "how long after a dose …" asks when, "separate the doses" how to time them, "how much space" how far: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
@@ -212,6 +216,8 @@ ACRONYMS = {
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
     "crcl": "creatinine clearance", "egfr": "estimated glomerular filtration rate",
     "jdm": "juvenile dermatomyositis", "ck": "creatine kinase", "cpk": "creatine phosphokinase",
+    "uds": "urine drug screen test", "im": "intramuscular", "iv": "intravenous", "po": "oral",
+    "prn": "as needed", "sc": "subcutaneous", "subq": "subcutaneous",
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
@@ -238,10 +244,14 @@ SYNONYMS = (
     "heart cardiac",
     "sepsis septic",
     "dialysis hemodialysis haemodialysis",
+    "intramuscular parenteral",  # "from IM haldol to PO": the tablets' "following the last parenteral dose"
+    "usual usually typical typically",
     # "flying overseas with her pens": the patient information's "when you are traveling"
     "travel traveling travelling traveled fly flying flight overseas abroad trip",
     "miss missed skip skipped forget forgot forgotten",  # not "missing" (a carton's seals)
     # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
+    # "discharge him from the practice": the guideline's "should not dismiss patients from care"
+    "discharge dismiss dismissed dismissing dismissal",
     "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
 )
 FUZZY_MIN_CHARS = 6

@@ -295,6 +295,20 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # how often and how many doses a day are said without an amount
         ("triaminic nighttime - how often can it be given, and max doses a day?", "labels/cough",
          "Do not give more than 6 doses in 24 hours"),
+        ("triaminic night time cold & cough - max # of doses in 24h?", "labels/cough",
+         "Do not give more than 6 doses in 24 hours"),
+        # "UDS", "IM", "PO" as clinicians write them; "discharge" said by "dismiss", "IM" by "parenteral"
+        ("UDS on a chronic opioid pt came back w/ unexpected results - does CDC say we should discharge them from "
+         "the practice?", "guidelines/cdc-2022-opioid-rr7103a1-H", "not dismiss patients from care"),
+        ("switching pt from IM haldol to PO - when should the first oral dose go in?", "labels/no-title",
+         "first oral dose should be given within 12 to 24 hours"),
+        # how much a drug reduced something is an effect's size, not a dose: no amount needed
+        ("In the Fracture Intervention Trial of women with low bone density but no vertebral fractures, how much did "
+         "alendronate reduce clinical fractures among women with baseline femoral neck osteoporosis?",
+         "beir-scifact:11246427", "reduced clinical fractures by 36%"),
+        # a page about the question's focus is quoted for what it says of the rest of the question
+        ("What are blood calcium levels typically like in hyperphosphatemic familial tumoral calcinosis?",
+         "medquad:GHR_0000499_3", "calcium is typically within the normal range"),
         # a study's methods, not its findings first, for how it measured something
         ("How was apoptosis assessed in the study of pamidronate in hepatocellular carcinoma cell lines?",
          "beir-scifact:10450725", "staining with DAPI"),

@@ -603,6 +603,29 @@ def test_ctrl_c_during_index_is_clean(tmp_path: Path) -> None:
     assert answers(settings)
 
 
+def test_an_interrupt_just_after_the_temporary_build_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the test above can hit under load: Ctrl-C lands right after the temporary folder is made."""
+    settings = make_settings(tmp_path, model=MODEL)
+    make_corpus(settings.corpus)
+    do_index(settings, progress=False)
+    before = resolve_build(settings.index)
+    (settings.corpus / "new.md").write_text("# New\n\nA new document about gout and allopurinol.\n")
+    real_mkdir = os.mkdir
+
+    def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(path, *args, **kwargs)
+        if Path(path).name.startswith(".tmp-"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    with pytest.raises(KeyboardInterrupt):
+        do_index(settings, progress=False)
+    monkeypatch.undo()
+    assert resolve_build(settings.index) == before and leftovers(settings.index) == []
+
+
 def test_a_build_that_failed_to_load_is_tried_again_later(monkeypatch: pytest.MonkeyPatch) -> None:
     """A build copied in file by file can fail its first load; the holder keeps serving the old one and tries
     the new one again after RETRY_FAILED_S, not every second and not never."""

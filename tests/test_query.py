@@ -330,6 +330,7 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("per WHO how far apart should hospital beds be?", "distance"),
         ("what bed spacing does WHO recommend between patients?", "distance"),
         ("WHO IPC standard - how much space between patient beds on a ward?", "distance"),
+        ("WHO IPC guideline - min spacing between pt beds on a ward?", "distance"),
         ("What is the dose of sildenafil?", ""),  # a dose is an amount (asks_amount), not a measure
         ("What does the WHO say about alcohol-based handrub?", ""),
         ("Can I split my Lipitor 40 mg tablet in half?", "handling"),
@@ -374,6 +375,8 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("Are patients treated with statins at higher risk of diabetes?", False),
         ("How long after a dose of Viagra is it safe to give nitro?", False),  # asks when, not how much
         ("WHO IPC standard - how much space between patient beds on a ward?", False),  # how far, not how much
+        ("switching pt from IM haldol to PO - when should the first oral dose go in?", False),  # asks when
+        ("how much did alendronate reduce clinical fractures?", False),  # an effect's size, not a dose
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
