@@ -292,6 +292,9 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
          "apart?", "labels/lipitor-orig", "simultaneous co-administration of LIPITOR with rifampin"),
         ("atorvastatin + rifampicin: give at the same time or space them out?", "labels/lipitor-orig",
          "simultaneous co-administration of LIPITOR with rifampin"),  # rifampicin: the drug's INN name
+        # why one of the two drugs is given ("for H pylori") is context, not a word the answer must hold
+        ("Starting clarithromycin for H pylori in a pt on lipitor 80 - what's the max atorvastatin dose while on it?",
+         "labels/lipitor-orig", "therapy with LIPITOR should be limited to 20 mg"),
         # how often and how many doses a day are said without an amount
         ("triaminic nighttime - how often can it be given, and max doses a day?", "labels/cough",
          "Do not give more than 6 doses in 24 hours"),
