@@ -78,6 +78,7 @@ HOW_OFTEN_RE = re.compile(
     r"\bhow often\b|\bhow many (times|doses)\b|\b(#|number) of doses\b|\bdoses? (a|per|in|each) (day|24 ?h\w*)\b", re.I
 )
 TIMES_RE = re.compile(r"\b\d+ (doses|times)\b|\bevery \d+(\s?(-|to)\s?\d+)? (hours|days|weeks)\b", re.I)
+CONTAINS_RE = re.compile(r"\beach (?:[\w-]+ ){0,2}contains\b", re.I)
 DOSE_CHANGE_RE = re.compile(r"\bdos(e|age|ing) (adjustment|modification|reduction|change)|\badjust\w* (the )?dos", re.I)
 # When to decline, and what to say then: bot.abstention (FULL_MATCH_MIN_COSINE and the rest).
 MAX_QUOTES_PER_CHUNK = 3
@@ -381,6 +382,8 @@ def build_answer(
                     # recommendation of how much ("prescribe no greater quantity than needed for the expected
                     # duration", "the lowest effective dosage")
                     continue
+                if query.amount and CONTAINS_RE.search(f"{lead} {quote}"):
+                    continue  # "each teaspoonful contains: sodium 6 mg" is what a dose holds, not a dose
                 if missed and not CUES["missed_dose"].search(quote):
                     continue  # what to do after a missed dose: no dosing table, no "missing" seals
                 if not signs and TABLE_RUN_RE.search(quote):

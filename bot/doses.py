@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 INDICATION_CODES = frozenset({"34067-9"})  # a label's Indications and Usage
 DOSAGE_CODES = frozenset({"34068-7"})  # Dosage and Administration
 STUDY_CODES = frozenset({"34092-7", "34090-1", "43682-4"})  # Clinical Studies, Clinical Pharmacology, Pharmacokinetics
+PRODUCT_CHILDREN_RE = re.compile(r"\b[A-Z][\w-]* Children['’]s\b")
 CHILD_RE = re.compile(
     r"\b(child|children|childhood|kids?|pediatric|paediatric|infants?|toddlers?|adolescents?|juvenile|newborns?"
     r"|neonat\w*)\b(?![\s-]?pugh)",  # "Child-Pugh B" grades a liver, not a child
@@ -77,7 +78,9 @@ def ages_in(text: str) -> list[int]:
 
 
 def population(question: str) -> str | None:
-    """Whom a question asks about: "child", "adult", or None when it says neither (or both)."""
+    """Whom a question asks about: "child", "adult", or None when it says neither (or both). A product's name
+    ("Triaminic Children's Night Time Cold and Cough") names no child."""
+    question = PRODUCT_CHILDREN_RE.sub(" ", question)
     ages = ages_in(question)
     child = bool(CHILD_RE.search(question)) or any(a < ADULT_AGE for a in ages)
     adult = bool(ADULT_RE.search(question)) or any(a >= ADULT_AGE for a in ages)

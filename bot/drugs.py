@@ -15,6 +15,8 @@ DATA_FILE = "drugs.tsv"
 MIN_NAME_CHARS = 4
 # "a long-acting opioid like OxyContin": the drug is an example of what is asked about, not its topic
 EXAMPLE_RE = re.compile(r"\b(?:like|such as|e\.g\.?|for example|for instance|including)\s*$", re.I)
+# "not on methotrexate; we're starting Humira": a drug the patient does not take is not asked about with it
+NEGATED_RE = re.compile(r"\b(?:not|never|no longer)\s+(?:on|taking|using|given|receiving)\s*$|\bwithout\s*$", re.I)
 
 
 class DrugListError(ValueError):
@@ -106,7 +108,11 @@ def with_generics(question: str, known: Callable[[str], bool], *, classes: bool 
 def asked_about(question: str) -> tuple[str, ...]:
     """The generics of the drugs a question asks about: every drug it names except one given as an example
     ("Should I start a long-acting opioid like OxyContin …" asks about long-acting opioids)."""
-    found = [g for start, _end, g in drug_names().named_in(question) if not EXAMPLE_RE.search(question[:start])]
+    found = [
+        g
+        for start, _end, g in drug_names().named_in(question)
+        if not EXAMPLE_RE.search(question[:start]) and not NEGATED_RE.search(question[:start])
+    ]
     return tuple(dict.fromkeys(found))
 
 

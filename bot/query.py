@@ -52,7 +52,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "duration": (
         r"\bwhen (?:do|should|must|to|can|would) (?:\w+ ){0,3}(?:stop|discontinu|continu|keep)"
         r"|\bhow long (?:\w+ ){0,3}(?:take|use|continue|stay on|treat)|\bkeep (?:going|taking|using|it up)\b"
-        r"|\bstop (?:it|taking|using|treatment) if\b",
+        r"|\bstop (?:it|taking|using|treatment) if\b|\bby when\b",
         ("34068-7",),
     ),
     # "forgot her Humira injection", "missed dose of lipitor": the patient information says what to do
@@ -217,7 +217,8 @@ ACRONYMS = {
     "crcl": "creatinine clearance", "egfr": "estimated glomerular filtration rate",
     "jdm": "juvenile dermatomyositis", "ck": "creatine kinase", "cpk": "creatine phosphokinase",
     "uds": "urine drug screen test", "im": "intramuscular", "iv": "intravenous", "po": "oral",
-    "prn": "as needed", "sc": "subcutaneous", "subq": "subcutaneous",
+    "prn": "as needed", "sc": "subcutaneous", "subq": "subcutaneous", "ssc": "systemic sclerosis",
+    "ctd": "connective tissue disease",
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
@@ -481,11 +482,17 @@ COMPOUND_MIN_PART = 4
 
 
 def _compound(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
-    """Two known words written as one ("tumorsupressing" is not: "supressing" is misspelt too)."""
+    """Two known words written as one ("tumorsupressing" is not: "supressing" is misspelt too), or two
+    everyday words of three letters or more ("cutoff", "checkup")."""
     return any(
         _known_word(word[:i], vocab, common) and _known_word(word[i:], vocab, common)
         for i in range(COMPOUND_MIN_PART, len(word) - COMPOUND_MIN_PART + 1)
-    )
+    ) or _everyday_pair(word, common)
+
+
+def _everyday_pair(word: str, common: frozenset[str]) -> bool:
+    """Two everyday words of three letters or more written as one ("cutoff", "checkup")."""
+    return any(word[:i] in common and word[i:] in common for i in range(3, len(word) - 2))
 
 
 # "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
@@ -564,11 +571,16 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
     synonyms = synonym_stems()  # a word of SYNONYMS is known as written: "forgot" is no misspelt "forgo"
-    fixed = {
-        t: t if t in synonyms else corrected(t, lexical.vocab, entities)
-        for t in dict.fromkeys(tokenize(" ".join(words)))
-    }
+    # an everyday word no source holds is no misspelling either ("tonight" is no "tight", "cutoff" no "cuff"),
+    # only another form of a word ("froze": "frozen")
+    common = english_words()
+    plain = {s for w in words if w in common or _everyday_pair(w, common) for s in tokenize(w)}
+    fixed = {t: t if t in synonyms else corrected(t, lexical.vocab, entities) for t in tokenize(" ".join(words))}
+    fixed = {t: t if t in plain and fix[:4] != t[:4] else fix for t, fix in fixed.items()}
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
+    # an acronym no source writes is searched by its spelt-out words alone ("SSc": systemic sclerosis)
+    spelt_out = {s for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS for s in tokenize(w)}
+    terms = {t: w for t, w in terms.items() if t not in spelt_out or t in lexical.vocab} or terms
     intents = intents_of(question)
     drugs = tuple(d for d in asked_about(question) if known(d))
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:

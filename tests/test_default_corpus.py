@@ -300,6 +300,17 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
          "Do not give more than 6 doses in 24 hours"),
         ("triaminic night time cold & cough - max # of doses in 24h?", "labels/cough",
          "Do not give more than 6 doses in 24 hours"),
+        ("What is the maximum number of doses of Triaminic Children's Night Time Cold and Cough that can be given in "
+         "24 hours?", "labels/cough", "Do not give more than 6 doses in 24 hours"),  # the product's name, no child
+        # a drug the patient does not take is not asked about with the one that is
+        ("9-year-old girl with polyarticular JIA, weighs 25 kg, not on methotrexate; we're starting Humira. What "
+         "dose and how often?", "labels/humira", "20 mg every other week"),
+        # everyday words no source holds are neither unknown nor misspelt ("cutoff", "tonight")
+        ("pt missed lipitor dose this morning - still ok to take it tonight? cutoff?", "labels/lipitor-orig",
+         "more than 12 hours since you missed your last dose"),
+        # an acronym no source writes ("SSc", "CTD") is searched by its spelt-out words alone
+        ("SSc pts w/ features of another CTD (overlap) - what %?", "medquad:GHR_0000967_1",
+         "Approximately 15 percent to 25 percent"),
         # "UDS", "IM", "PO" as clinicians write them; "discharge" said by "dismiss", "IM" by "parenteral"
         ("UDS on a chronic opioid pt came back w/ unexpected results - does CDC say we should discharge them from "
          "the practice?", "guidelines/cdc-2022-opioid-rr7103a1-H", "not dismiss patients from care"),

@@ -26,6 +26,7 @@ def test_the_shipped_list_loads_with_one_generic_per_brand() -> None:
         ("What are the symptoms of fifth disease?", ()),
         ("atorvastatin + rifampicin: give at the same time?", ("atorvastatin", "rifampin")),  # the INN name
         ("paracetamol overdose in a toddler", ("acetaminophen",)),
+        ("9-year-old with JIA, not on methotrexate; we're starting Humira. What dose?", ("adalimumab",)),  # negated
     ],
 )  # fmt: skip
 def test_the_drugs_a_question_asks_about(question: str, drugs: tuple[str, ...]) -> None:

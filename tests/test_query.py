@@ -39,6 +39,7 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("sildenafil starting dose in a man with Child-Pugh B cirrhosis?", ("dose",)),  # a liver, not a child
         ("Humira for ulcerative colitis - when do we stop it if it isn't working?", ("duration",)),
         ("Humira for UC - by when must the patient show remission to keep going?", ("duration",)),
+        ("In UC, by when must a patient on Humira show remission for treatment to be continued?", ("duration",)),
         ("Mom was on Humira in pregnancy. Can her baby get live vaccines?", ("pregnancy", "pediatric")),
         ("Can I stop opioids abruptly in a patient on long-term high-dose therapy?", ()),  # describes, asks no dose
         ("Is a low dose of haloperidol enough?", ("dose",)),
@@ -480,6 +481,7 @@ def test_only_a_question_about_signs_or_how_often_admits_a_symptom_table(questio
         ("haldol starting dose in a frail elderly pt", "adult"),  # no children's chart for the elderly
         ("adults and children 12 years and over", None),
         ("lipitor starting dose", None),
+        ("Max doses of Triaminic Children's Night Time Cold and Cough in 24 hours?", None),  # a product's name
     ],
 )
 def test_whom_a_dose_question_asks_about(question: str, who: str | None) -> None:
