@@ -250,9 +250,9 @@ SYNONYMS = (
     # "flying overseas with her pens": the patient information's "when you are traveling"
     "travel traveling travelling traveled fly flying flight overseas abroad trip",
     "miss missed skip skipped forget forgot forgotten",  # not "missing" (a carton's seals)
-    # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
     # "discharge him from the practice": the guideline's "should not dismiss patients from care"
     "discharge dismiss dismissed dismissing dismissal",
+    # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
     "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
 )
 FUZZY_MIN_CHARS = 6
@@ -565,7 +565,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
 
     question = with_generics(question, known, classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
-    spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]
+    written = [w for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]  # "IVIG", "CTD"
+    spelt = [ACRONYMS[w.lower()] for w in written]
     spelt += [SEARCH_ALIASES[w] for w in dict.fromkeys(TOKEN_RE.findall(question.lower())) if w in SEARCH_ALIASES]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
@@ -575,11 +576,17 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     # only another form of a word ("froze": "frozen")
     common = english_words()
     plain = {s for w in words if w in common or _everyday_pair(w, common) for s in tokenize(w)}
-    fixed = {t: t if t in synonyms else corrected(t, lexical.vocab, entities) for t in tokenize(" ".join(words))}
-    fixed = {t: t if t in plain and fix[:4] != t[:4] else fix for t, fix in fixed.items()}
+
+    def fix(stem: str) -> str:
+        if stem in synonyms:
+            return stem
+        found = corrected(stem, lexical.vocab, entities)
+        return stem if stem in plain and found[:4] != stem[:4] else found
+
+    fixed = {t: fix(t) for t in dict.fromkeys(tokenize(" ".join(words)))}
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
-    # an acronym no source writes is searched by its spelt-out words alone ("SSc": systemic sclerosis)
-    spelt_out = {s for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS for s in tokenize(w)}
+    # an acronym no source writes is searched by its spelt-out words alone ("CTD": connective tissue disease)
+    spelt_out = {s for w in written for s in tokenize(w)}
     terms = {t: w for t, w in terms.items() if t not in spelt_out or t in lexical.vocab} or terms
     intents = intents_of(question)
     drugs = tuple(d for d in asked_about(question) if known(d))
