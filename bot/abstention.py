@@ -9,6 +9,8 @@ answer then.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .documents import Answer, Chunk
@@ -41,9 +43,28 @@ LONG_QUESTION_MIN_TERMS = 6
 LONG_QUESTION_COVERAGE = 0.30
 
 
-def decline(question: str, *, unknown: tuple[str, ...] = ()) -> Answer:
+# A dose form a question asks whether a drug comes in ("Is haloperidol available as an orally disintegrating
+# tablet?", "Does Lipitor come as a liquid?"): a cue that it asks about the form, and the form's words.
+FORM_CUE_RE = re.compile(r"\b(?:available|comes?|came|formulations?|forms?|versions?|supplied|made|sold)\b", re.I)
+FORM_RE = re.compile(
+    r"\b(?:orally disintegrating|disintegrating|extended[- ]release|long[- ]acting|depot|decanoate|transdermal"
+    r"|patch(?:es)?|chewable|suppositor(?:y|ies)|nasal spray|inhal(?:er|ed)|liquid|oral solution|suspension|syrup"
+    r"|sublingual|lozenges?|gumm(?:y|ies)|ointment|eye drops?)\b",
+    re.I,
+)
+
+
+def decline(question: str, *, unknown: tuple[str, ...] = (), not_on: tuple[str, str] | None = None) -> Answer:
+    """The answer that declines; `unknown`: the question's words no source holds; `not_on`: a dose form and
+    the drug whose label never mentions it."""
     message = DECLINE_MESSAGE
-    if unknown:
+    if not_on is not None:
+        form, drug = not_on
+        message = (
+            f"I could not find this in the sources I have: the label of {drug} does not mention “{form}”. Try "
+            "rephrasing the question, or ask about a topic the indexed documents cover."
+        )
+    elif unknown:
         words = ", ".join(f"“{w}”" for w in unknown[:3])
         message = (
             f"I could not find this in the sources I have: none of them mentions {words}. Try rephrasing the "
@@ -144,6 +165,7 @@ def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher)
         return True
     # the word, or a word SYNONYMS says it with ("dialysis" for "hemodialysis")
     keys = [query.specific[0], *sorted(synonym_stems().get(query.specific[0], frozenset()))]
+    keys += sorted(query.acronym_of.get(query.specific[0], frozenset()))  # "MME" for "milligram"
     docs = searcher.doc_lexical
     index = searcher.index
     rows = index.doc_of_row[[c.id for c in quoted]]
@@ -157,3 +179,22 @@ def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher)
         if any(key in t for key in keys for t in tokens):
             return True
     return False
+
+
+def form_not_labelled(query: Query, searcher: Searcher) -> tuple[str, str] | None:
+    """A dose form the question asks whether the one drug it names comes in, which no label of that drug
+    mentions, with the drug's name ("orally disintegrating", "haloperidol"); None otherwise. The form must be
+    what is asked ("available as", "come in", "formulation"): "diphenhydramine cream while on Triaminic" asks
+    about another product."""
+    index = searcher.index
+    docs = searcher.doc_lexical
+    if len(query.entities) != 1 or docs is None or not FORM_CUE_RE.search(query.text):
+        return None
+    labels = [d for d in index.entity_lexicon.get(query.entities[0], set()) if index.doc_kinds[d] == "drug_label"]
+    if not labels:
+        return None
+    for m in FORM_RE.finditer(query.text):
+        stems = tokenize(m.group(0))
+        if not any(all(bool(np.any(docs.rows_with(t) == d)) for t in stems) for d in labels):
+            return m.group(0).lower(), query.entities[0]
+    return None

@@ -34,12 +34,13 @@ from .abstention import (
     answer_confidence,
     decline,
     focus_evidence,
+    form_not_labelled,
     lexical_evidence,
     sources_name_specific,
 )
 from .citations import cite
 from .documents import PATH_SEP, Answer, Chunk
-from .doses import amount_of, doses_for_what_was_asked, holds_all
+from .doses import DOSAGE_CODES, ages_in, amount_of, doses_for_what_was_asked, for_age, holds_all
 from .drugs import names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
@@ -122,6 +123,9 @@ POSITION_BONUS = 0.3
 # Sentences of papers that report a finding ("… was associated with …", "significantly reduced") gain this
 # share (SciFact train: first quote on a rationale 47.7% -> 50%).
 FINDING_BONUS = 0.15
+# A label's line for the age the question gives ("in a child under 4 years of age" for a 3-year-old) before
+# its other lines (a dose question keeps only the doses for that age: bot.doses).
+AGE_BONUS = 0.3
 # A sentence that leans on the one before it reads badly alone; it loses this share of its score.
 ANAPHORA_PENALTY = 0.3
 # A guideline's graded recommendation before its discussion of the evidence (bot.quotes.graded)
@@ -222,6 +226,9 @@ def build_answer(
     query = query if query is not None else analyse(question, index, searcher.focus_of(question))
     if query.unknown:
         return decline(question, unknown=query.unknown)
+    form = form_not_labelled(query, searcher)
+    if form is not None:
+        return decline(question, not_on=form)
     allow = allowed_rows(index, query)
     if cands is None or allow is not None or query.for_search != question:
         cands = searcher.candidates(query.for_search, kinds=kinds, allow=allow)
@@ -271,6 +278,7 @@ def build_answer(
     population = query.amount and bool(POPULATION_RE.search(query.text))
     focus_stems = set(query.focus.split()) if query.focus else None
     how_often = query.amount and bool(HOW_OFTEN_RE.search(query.text))
+    ages = ages_in(query.text)
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -364,7 +372,7 @@ def build_answer(
                 own = query.said_by(set(stems) | set(tokenize(lead)))
                 if len(query.topic & own) < need_topic or (must and must not in own):
                     continue
-                if specific and specific not in own:
+                if specific and not query.says(specific, own):
                     continue
                 if quote_names_drug and not names_any(lead + " " + quote, query.drugs, classes=not query.amount):
                     continue
@@ -377,10 +385,12 @@ def build_answer(
                     and not (recommends and HOW_MUCH_RE.search(quote))
                     and not (population and DOSE_CHANGE_RE.search(quote))
                     and not (how_often and TIMES_RE.search(quote))
+                    and not (len(ages) == 1 and chunk.code in DOSAGE_CODES and for_age(quote, ages[0]))
                 ):
                     # a dose question is answered by quotes that state an amount, or by a guideline's graded
                     # recommendation of how much ("prescribe no greater quantity than needed for the expected
-                    # duration", "the lowest effective dosage")
+                    # duration", "the lowest effective dosage"), or by a dosing chart's row for the age asked
+                    # ("children 4 to under 6 years of age; do not use unless directed by a doctor")
                     continue
                 if query.amount and CONTAINS_RE.search(f"{lead} {quote}"):
                     continue  # "each teaspoonful contains: sodium 6 mg" is what a dose holds, not a dose
@@ -404,6 +414,8 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (COVERAGE_BASE + (1 - COVERAGE_BASE) * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
+                if is_label and not query.amount and len(ages) == 1 and for_age(quote, ages[0]):
+                    s *= 1.0 + AGE_BONUS
                 if paper and chunk.code is None and chunk.page is None and FINDING_RE.search(quote):
                     s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
                 if short_paper and doc is not None:

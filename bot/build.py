@@ -66,9 +66,10 @@ from .vectors import (
 log = logging.getLogger(__name__)
 KEEP_BUILDS = 2
 REUSE_SOURCES = ("chunking.py", "lexical.py")
-# Bumped when chunking splits text differently (2: dotted initials such as "U.S." end no sentence), so an
-# index of an unchanged corpus is rebuilt rather than reported up to date with the old chunks.
-CHUNKING_VERSION = 2
+# Bumped when chunking splits text differently (2: dotted initials such as "U.S." end no sentence) or BM25
+# tokens change (3: accents dropped, "naïve" is "naive"), so an index of an unchanged corpus is rebuilt
+# rather than reported up to date with the old chunks or tokens.
+CHUNKING_VERSION = 3
 
 
 class BuildError(RuntimeError):

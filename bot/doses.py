@@ -214,11 +214,24 @@ def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
     """A dose whose quote, lead-in, section or the section it points to gives age bands is for an age inside
     one of them ("children 6 to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients
     (10-17 years of age)" none for an 8-year-old); one that gives none may be."""
-    said = f"{_said(cand)} {pointed}"
+    bands = age_bands(f"{_said(cand)} {pointed}")
+    return not bands or any(lo <= age < hi or (age == hi and not under) for lo, hi, under in bands)
+
+
+def for_age(text: str, age: int) -> bool:
+    """The text gives an age band the age is in: a dosing chart's row for it ("children 4 to under 6 years of
+    age; do not use unless directed by a doctor" for a 5-year-old) answers even where it gives no amount."""
+    return any(lo <= age < hi or (age == hi and not under) for lo, hi, under in age_bands(text))
+
+
+def age_bands(said: str) -> list[tuple[int, int, bool]]:
+    """The age bands a text gives: (from, to, whether "to under").
+    "4 to under 6 years" is one band, not also "under 6 years"."""
     bands = [(int(m.group(1)), int(m.group(3)), bool(m.group(2))) for m in AGE_BAND_RE.finditer(said)]
+    said = AGE_BAND_RE.sub(" ", said)
     bands += [(int(m.group(1)), 200, False) for m in AGE_FROM_RE.finditer(said)]
     bands += [(0, int(m.group(1)), True) for m in AGE_UNDER_RE.finditer(said)]
-    return not bands or any(lo <= age < hi or (age == hi and not under) for lo, hi, under in bands)
+    return bands
 
 
 def _for_population(cand: Quoted, who: str) -> bool:

@@ -4,7 +4,7 @@ The corpus is indexed with the same code as `bot index` into an evaluation index
 directory, keyed by corpus fingerprint + model + chunking, so a second run of the same evaluation only
 loads it (and chunk vectors come from the shared vector cache in any case). Every query is run with each
 retrieval method; chunk hits become document hits by max-passage aggregation (a document ranks where its
-best chunk ranks). Metrics come from `ranx` (nDCG with linear gain, as trec_eval and BEIR compute it).
+best chunk ranks). Metrics: nDCG with linear gain (as trec_eval and BEIR compute it), recall, MRR.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import shutil
 import tempfile
 import time
@@ -243,17 +244,30 @@ def documents_of(searcher: Searcher, rows: np.ndarray, *, depth: int = DEPTH) ->
 def score_runs(
     qrels: dict[str, dict[str, int]], runs: dict[str, list[str]], metrics: tuple[str, ...] = METRICS
 ) -> dict[str, float]:
-    """Mean of each metric (ranx) for ranked document lists; a query with no list scores 0."""
-    from ranx import Qrels, Run, evaluate
-
-    # Scores that strictly decrease with rank, so ranx keeps our order exactly (no tie reshuffling).
-    run = {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in runs.items() if docs}
-    if not run:
+    """Mean of each metric over the judged queries, for ranked document lists (a query with no list scores
+    0; a listed query no one judged does not count): nDCG@k with linear gain (as trec_eval and BEIR compute
+    it), recall@k and MRR@k. Only positive grades are relevant. The same values as `ranx.evaluate` gives."""
+    if not qrels:
         return dict.fromkeys(metrics, 0.0)
-    # make_comparable: judged queries missing from the run count as empty results (score 0)
-    result = evaluate(Qrels(qrels), Run(run), list(metrics), make_comparable=True)
-    values = result if isinstance(result, dict) else {metrics[0]: result}
-    return {m: round(float(values[m]), 4) for m in metrics}
+    sums = dict.fromkeys(metrics, 0.0)
+    for qid, judged in qrels.items():
+        relevant = {d: g for d, g in judged.items() if g > 0}
+        docs = runs.get(qid, [])
+        for metric in metrics:
+            name, k = metric.split("@")
+            top = docs[: int(k)]
+            if name == "ndcg":
+                dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(top))
+                ideal = sorted(relevant.values(), reverse=True)[: int(k)]
+                best = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+                sums[metric] += dcg / best if best else 0.0
+            elif name == "recall":
+                sums[metric] += len(relevant.keys() & set(top)) / len(relevant) if relevant else 0.0
+            elif name == "mrr":
+                sums[metric] += next((1 / (i + 1) for i, d in enumerate(top) if d in relevant), 0.0)
+            else:
+                raise ValueError(f"unknown metric {metric!r}: one of ndcg@k, recall@k, mrr@k")
+    return {m: round(sums[m] / len(qrels), 4) for m in metrics}
 
 
 def run_method(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,10 +29,19 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+def folded(text: str) -> str:
+    """`text` lower-cased with its letters' accents dropped: "opioid-naïve" is searched as a question types
+    it, "opioid-naive"; "Sjögren" as "Sjogren"."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased, stop-word-free, stemmed word tokens."""
+    """Lower-cased, accent-free, stop-word-free, stemmed word tokens."""
     stop = _stopwords()
-    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stop]
+    words = [w for w in TOKEN_RE.findall(folded(text)) if w not in stop]
     return list(_stemmer().stemWords(words))
 
 

@@ -22,13 +22,19 @@ if TYPE_CHECKING:
 # What a question asks for -> the SPL section codes (bot/sections.py) whose text answers it.
 # "How is a migraine attack treated with triptans?" asks how the drug is given: its dose, not that it is used.
 TREATED_WITH = r"\bhow (is|are) \w[\w\s'-]{0,60}\btreated with\b"
+# "How many postmenopausal women took part in the … study?": the study's count of participants
+PARTICIPANTS_QUESTION_RE = re.compile(
+    r"\bhow many (\w+[\s-]){0,3}?(took part|participated|(were|was) (enrolled|included|studied|recruited"
+    r"|randomi[sz]ed))\b|\bsample size\b",
+    re.I,
+)
 INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
         # "long-term high-dose therapy" describes the patient: it asks for no dose ("a low dose" may)
         r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b"
-        r"|\bhow (should|do|to) \w+ (take|use|give|start)"
-        r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|" + TREATED_WITH,
+        r"|\bhow (should|do|to) \w+ (take|use|give|start)|\bhow (should|is|are) \w+ (be )?(started|initiated|dosed)\b"
+        r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|\b(up)?titrat\w*|" + TREATED_WITH,
         ("34068-7", "43678-2"),
     ),
     "contraindication": (
@@ -38,12 +44,13 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "adverse": (r"\bside[\s-]?effects?\b|\badverse\b|\breactions?\b", ("34084-4",)),
     "warning": (
-        r"\bwarn|\bprecaution|\brisks?\b|\bcan \w+ cause\b|\bcause\b|\bsafe(ty)?\b|\breactivation\b",
+        r"\bwarn|\bprecaution|\brisks?\b|\bcan \w+ cause\b|\bcause\b|\bsafe(ty|ly)?\b|\breactivation\b",
         ("34066-1", "43685-7", "34071-1", "42232-9", "34084-4"),
     ),
     "interaction": (
         r"\binteract|\btogether\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
-        r"|\b(while|when) (taking|using|on)\b|\balso (get|take|use|give|be given)\b"
+        r"|\b(while|when|already) (taking|using|on)\b|\balready (takes|uses|gets)\b"
+        r"|\balso (get|take|use|give|be given)\b"
         r"|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
         ("34073-7", "34070-3"),
     ),
@@ -79,7 +86,9 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # how a study measured something: its methods ("How was apoptosis assessed …?")
     "method": (
         r"\bhow (was|were|is|are) (\w+[\s-]){1,6}?(assessed|measured|evaluated|determined|quantified|detected)\b"
-        r"|\bwhat (methods?|assays?|techniques?|tests?) (was|were|did)\b",
+        r"|\bwhat (methods?|assays?|techniques?|tests?) (was|were|did)\b"
+        # who took part: "How many postmenopausal women took part in the … study?"
+        r"|" + PARTICIPANTS_QUESTION_RE.pattern,
         (),
     ),
     "definition": (r"\bdefin(e|ed|es|ition)\b|\bwhat does \w+ mean\b|\bstands? for\b|\bacronym\b", ()),
@@ -113,6 +122,8 @@ MEASURE_SIGNS = {
     "proportion": r"%|\bper ?cent|\bproportion|\bin \d+\b",
     "ratio": r"\bratio|\bper\b|\d\s?:\s?\d",
     "temperature": r"°|\btemperature|\bdegrees?\b",
+    "participants": r"\b\d[\d,]*\s+(?:[\w-]+\s+){0,3}?(?:patients|women|men|subjects|participants|children|adults"
+    r"|volunteers|individuals|people|persons|infants|cases|girls|boys)\b",
     "distance": r"\b(?:metres?|meters?|feet|foot|cm|inch(?:es)?)\b|\d\s?m\b",
     "handling": r"\b(?:split(?:s|ting)?|crush(?:ed|es|ing)?|chew(?:ed|s|ing|able)?|dissolv\w*|sprinkl\w*"
     r"|cut(?:ting)? (?:in half|into)|(?:swallow\w*|taken?) whole|(?:broken|break\w*) (?:in half|apart))\b",
@@ -159,6 +170,8 @@ def asks_measure(question: str) -> str:
         return m.group(1).lower()
     if DISTANCE_QUESTION_RE.search(question):
         return "distance"
+    if PARTICIPANTS_QUESTION_RE.search(question):
+        return "participants"
     return "handling" if HANDLING_QUESTION_RE.search(question) else ""
 
 
@@ -167,7 +180,9 @@ NOT_AMOUNT_RE = re.compile(
     r"|\b(after|since|before|missed|skipped|last|next|first) (a |the |my |his |her |one |each )?(oral )?dose\b"
     r"|\bhow much (space|room|distance)\b"
     r"|\bhow much (did|does|do|will|would|has|have|can|could) (\S+ ){1,6}?(reduce|lower|increase|raise|improve|decrease"
-    r"|cut|shorten|prolong|change)",
+    r"|cut|shorten|prolong|change)"
+    # "by how much", "how much higher was the risk": the size of a difference, not an amount to give
+    r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b",
     re.I,
 )  # "how long after a dose …" asks when, "separate the doses" how to time them, "how much space" how far: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
@@ -227,17 +242,28 @@ SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis", "septic": "sep
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
     "pts": "patients", "meds": "medicines", "htn": "hypertension", "afib": "atrial fibrillation",
-    "nitro": "nitroglycerin", "tox": "toxicology",
+    "nitro": "nitroglycerin", "tox": "toxicology", "bupe": "buprenorphine", "yr": "year", "yrs": "years",
+    "wk": "week", "wks": "weeks", "mo": "month", "mos": "months", "hr": "hour", "hrs": "hours", "f/u": "follow-up",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
+# "w/" short forms: "acute w/drawal", "w/d", "w/o food", "naloxone w/ their rx"
+SLASH_FORMS = (
+    (re.compile(r"\bw/\s?d(?:rawal)?\b", re.I), "withdrawal"),
+    (re.compile(r"\bw/o\b", re.I), "without"),
+    (re.compile(r"\bw/(?=[\s\w])", re.I), "with "),
+)
 # "ED" as a place ("presents to the ED", "ED visits") is the emergency department, not erectile dysfunction
-ED_PLACE_RE = re.compile(r"\b(?:(?<=the )|(?<=to ))ED\b|\bED(?= (?:visits?|physicians?|doctors?|staff|settings?)\b)")
+ED_PLACE_RE = re.compile(
+    r"\b(?:(?<=the )|(?<=to )|(?<=in )|(?<=at )|(?<=from )|(?<=our ))ED\b"
+    r"|\bED(?= (?:visits?|physicians?|doctors?|nurses?|staff|settings?|triage|presentations?|admissions?)\b)"
+    r"|^\s*ED(?=\s*:)"  # "ED: a post-operative patient …" says where the question comes from
+)
 # Words a question may use for what a source says in other words ("breastfeeding" in a question, "nursing
 # mothers" and "human milk" in a label): a quote that says the other word says the question's word.
 SYNONYMS = (
     "breastfeeding breastfeed breastfed nursing lactation lactating milk",
     "pregnant pregnancy",
-    "kidney kidneys renal creatinine",  # "CrCl 20" (creatinine clearance) asks about renal function
+    "kidney kidneys renal creatinine glomerular egfr gfr",  # "CrCl 20", "eGFR 22" ask about renal function
     "liver hepatic cirrhosis",  # "Child-Pugh B cirrhosis": a label's Hepatic Impairment
     "elderly older geriatric",
     "child children kid kids pediatric paediatric",
@@ -254,6 +280,7 @@ SYNONYMS = (
     "discharge dismiss dismissed dismissing dismissal",
     # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
     "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
+    "titrate titrated titrating titration uptitrate uptitrated uptitrating uptitration",
 )
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
@@ -277,6 +304,13 @@ class Query:
     measure: str = ""  # asks_measure: the measure asked for ("concentration"); quotes must give it
     drugs: tuple[str, ...] = ()  # generics of the drugs it asks about that some source names (bot/drugs.py)
     focus: str | None = None  # the document title it names (bot/focus.py, `Searcher.focus_of`)
+    # a stem of what an acronym the question writes spells out -> the acronym's stems ("milligram" -> "mme")
+    acronym_of: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def says(self, stem: str, stems: set[str]) -> bool:
+        """`stems` (a quote's) hold the question's `stem`, or the acronym the question wrote for it ("5–10 MME"
+        says "morphine milligram equivalents")."""
+        return stem in stems or bool(self.acronym_of.get(stem, frozenset()) & stems)
 
     def said_by(self, stems: set[str]) -> set[str]:
         """`stems` of a quote with the question's terms that they say in other words added."""
@@ -372,8 +406,13 @@ def asks_amount(question: str) -> bool:
     return bool(AMOUNT_QUESTION_RE.search(question))
 
 
+# "when nitrates can be given after a dose", "taken since the last dose": when, relative to a dose, asks no dose
+DOSE_TIME_RE = re.compile(r"\b(?:after|since|before) (?:a |the |my |his |her |their |each |one |last )?dose\b", re.I)
+
+
 def intents_of(question: str) -> tuple[str, ...]:
-    found = [name for name, rx in _INTENT_RES.items() if rx.search(question)]
+    timed = DOSE_TIME_RE.sub(" ", question)
+    found = [name for name, rx in _INTENT_RES.items() if rx.search(timed if name == "dose" else question)]
     dropped = {broad for name in found for broad in SUBSUMES.get(name, ())}
     return tuple(name for name in found if name not in dropped)
 
@@ -506,21 +545,28 @@ def example_words(question: str) -> frozenset[str]:
     return frozenset(w for span in spans for w in TOKEN_RE.findall(span.lower()))
 
 
-def unknown_key_terms(question: str, index: Index, focus: str | None = None) -> tuple[str, ...]:
+def unknown_key_terms(
+    question: str, index: Index, focus: str | None = None, *, entities: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """Words of the question that are not common English, not question words, and in no source: a
     question about them cannot be answered from this index, however near its topic is.
 
     With the question's `focus` (the title key of bot/focus.py the question names, `Searcher.focus_of`), a
     misspelling that the spelling fix turns into a word of the focus ("periferal artery disease") is no
     unknown word; and a long question (a patient's story of at least LONG_QUESTION_WORDS words) that names a
-    focus is about that focus, so its other words ("mailbox", "hematolgist") are not key words."""
+    focus is about that focus, so its other words ("mailbox", "hematolgist", "cardiologist") are not key
+    words. A dose asked of a drug's label the question names (`entities`) is for what those words say: "A
+    58-year-old with hidradenitis suppurativa is starting Humira. What loading dose does the label give?"
+    asks a dose the label never gives."""
     vocab = index.lexical.vocab
-    if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS:
+    named = {t for e in entities for t in tokenize(e)}
+    drug_dose = set(focus.split()) <= named and asks_amount(question) if focus else False
+    if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS and not drug_dose:
         return ()
     focus_stems = set(focus.split()) if focus else set()
     common = english_words()
     # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
-    acronyms = {w.lower() for w in TOKEN_RE.findall(question) if w.isupper() and len(w) <= ACRONYM_MAX_CHARS}
+    acronyms = {w.lower() for w in TOKEN_RE.findall(question) if written_acronym(w)}
     examples = example_words(question)
     out = []
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
@@ -558,6 +604,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     `Searcher.focus_of`)."""
     lexical = index.lexical
     question = SHORT_FORM_RE.sub(lambda m: SHORT_FORMS[m.group(0).lower()], question)
+    for rx, full in SLASH_FORMS:
+        question = rx.sub(full, question)
     question = ED_PLACE_RE.sub("emergency department", question)
 
     def known(name: str) -> bool:  # some source holds every word of it
@@ -565,7 +613,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
 
     question = with_generics(question, known, classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
-    written = [w for w in TOKEN_RE.findall(question) if w.isupper() and w.lower() in ACRONYMS]  # "IVIG", "CTD"
+    written = [w for w in TOKEN_RE.findall(question) if written_acronym(w) and w.lower() in ACRONYMS]  # "IVIG", "eGFR"
     spelt = [ACRONYMS[w.lower()] for w in written]
     spelt += [SEARCH_ALIASES[w] for w in dict.fromkeys(TOKEN_RE.findall(question.lower())) if w in SEARCH_ALIASES]
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
@@ -577,8 +625,11 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     common = english_words()
     plain = {s for w in words if w in common or _everyday_pair(w, common) for s in tokenize(w)}
 
+    # the words an acronym is spelt out in are the sources' words: not corrected ("filtration" is no "fibrate")
+    added = {t for text in spelt for t in tokenize(text)} - set(tokenize(question))
+
     def fix(stem: str) -> str:
-        if stem in synonyms:
+        if stem in synonyms or stem in added:
             return stem
         found = corrected(stem, lexical.vocab, entities)
         return stem if stem in plain and found[:4] != stem[:4] else found
@@ -586,8 +637,13 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     fixed = {t: fix(t) for t in dict.fromkeys(tokenize(" ".join(words)))}
     terms = {t: (lexical.idf(t) if t in lexical.vocab else rarest) for t in dict.fromkeys(fixed.values())}
     # an acronym no source writes is searched by its spelt-out words alone ("CTD": connective tissue disease)
-    spelt_out = {s for w in written for s in tokenize(w)}
+    # and so is a spelt-out word no source holds, unless sources say it in other words ("glomerular": "renal")
+    spelt_out = {s for w in written for s in tokenize(w)} | {t for t in added if t not in synonyms}
     terms = {t: w for t, w in terms.items() if t not in spelt_out or t in lexical.vocab} or terms
+    acronym_of: dict[str, frozenset[str]] = {}
+    for word in written:
+        for stem in tokenize(ACRONYMS[word.lower()]):
+            acronym_of[stem] = acronym_of.get(stem, frozenset()) | frozenset(tokenize(word))
     intents = intents_of(question)
     drugs = tuple(d for d in asked_about(question) if known(d))
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:
@@ -601,7 +657,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         codes=codes,
         # a question about two drugs together is about them: its words no source holds say why one is given
         # ("Starting clarithromycin for H pylori in a pt on lipitor 80 - max atorvastatin dose?")
-        unknown=() if len(same_drugs(drugs)) >= 2 else unknown_key_terms(question, index, focus),
+        unknown=() if len(same_drugs(drugs)) >= 2 else unknown_key_terms(question, index, focus, entities=entities),
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,
@@ -611,7 +667,13 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         measure=asks_measure(question),
         drugs=drugs,
         focus=focus,
+        acronym_of=acronym_of,
     )
+
+
+def written_acronym(word: str) -> bool:
+    """A word written as an acronym: all capitals ("IVIG", "MME") or mostly ("eGFR", "CrCl", "SSc")."""
+    return len(word) <= ACRONYM_MAX_CHARS and (word.isupper() or sum(ch.isupper() for ch in word) >= 2)
 
 
 def entity_names(meta: dict[str, object]) -> list[str]:

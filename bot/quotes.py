@@ -106,7 +106,7 @@ NOT_EVIDENCE_RE = re.compile(
 # what the signs of a condition are and how often, and nothing else (bot.answer)
 TABLE_RUN_RE = re.compile(r"(?:\d{1,3}(?:\.\d+)?%\s+[A-Z][^.%;]{2,60}?\s+){2}\d{1,3}(?:\.\d+)?%")
 SIGN_RE = re.compile(
-    r"\b(?:symptoms?|signs?|features?|characteristics|frequency|frequent|often|common|percent(?:age)?"
+    r"\b(?:symptoms?|signs?|features?|characteristics|frequency|freq|frequent|often|common|percent(?:age)?|hpo"
     r"|proportion|how many)\b",
     re.IGNORECASE,
 )
@@ -196,7 +196,9 @@ def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> tuple[int, 
     after it closes a clause: "; …"). "Clinicians should offer naloxone … more frequently (see
     Recommendation 7) when factors are present" is no quote without its condition, nor "and offer naloxone".
     A piece whose cross-reference sits inside a trailing reason ("…the dosage of methadone, because of the
-    variable half-life of this drug (see Recommendation 3) and …") is quoted up to that reason's comma."""
+    variable half-life of this drug (see Recommendation 3) and …") is quoted up to that reason's comma; one
+    inside a list of examples ("…, including patients with a history of overdose, patients taking
+    benzodiazepines with opioids (see Recommendation 11), patients at risk …") up to the cross-reference."""
     head = text[a:b].lstrip(" ,;:")
     clause = text[a:b].lstrip()[:1] in (";", ":")  # "(4.1); avoid use with riociguat": a clause of its own
     starts = a == start or clause or head[:1].isupper() or head[:1].isdigit()
@@ -208,6 +210,9 @@ def _whole_piece(text: str, a: int, b: int, start: int, end: int) -> tuple[int, 
     if not tail.strip(" .;:)\"'”") or tail.lstrip()[:1] in ";:.":
         return a, b
     reasons = list(TRAILING_REASON_RE.finditer(text, a, b))
+    if reasons and reasons[-1].group(0).endswith("including") and tail.lstrip()[:1] == ",":
+        return a, b  # "…, including patients with a history of overdose, … (see Recommendation 11), …": the
+        # examples before the cross-reference are quoted, the list being examples in any case
     if reasons and reasons[-1].start() - a >= MIN_QUOTE_CHARS:
         return a, reasons[-1].start()
     return None

@@ -195,6 +195,23 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
     assert answer.message and "could not find" in answer.message
 
 
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        # a form the drug's label never mentions; a cream of another product is no form asked about
+        ("Is haloperidol available as an orally disintegrating tablet, and how is that formulation dosed?",
+         "the label of haloperidol does not mention “orally disintegrating”"),
+        ("Does Lipitor come as a chewable tablet?", "the label of lipitor does not mention “chewable”"),
+        # a long question that names a drug's label is no patient's story about a condition
+        ("A 58-year-old with moderate to severe hidradenitis suppurativa is starting Humira. What loading dose does "
+         "the label give for this indication?", "“hidradenitis”"),
+    ],
+)  # fmt: skip
+def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
+    answer = ask(question)
+    assert not answer.answered and answer.message and said in answer.message, answer.message
+
+
 CROSS_REFERENCE = re.compile(r"\(\d+(\.\d+)?(, ?\d+(\.\d+)?)*\)")
 SECTION_NUMBER = re.compile(r"^\d+(\.\d+)*\s")
 
@@ -337,6 +354,43 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # "JDM" and "CK" as clinicians write them: juvenile dermatomyositis, creatine kinase
         ("suspected JDM but the CK is normal. does that argue against it?", "medquad:GARD_0003320_1",
          "creatine kinase"),
+        # "naive" as typed for the guideline's "naïve"; its "5–10 MME" says "morphine milligram equivalents"
+        ("opioid-naive pt: lowest starting dose in MME per CDC 2022?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "5–10 MME"),
+        # "eGFR" (mixed case) is an acronym of renal function, no unknown word
+        ("An 85-year-old man with stage 4 chronic kidney disease (eGFR 22) needs a statin after a TIA. Does "
+         "atorvastatin need a dose adjustment for his kidney function?", "labels/lipitor-orig",
+         "dosage adjustment in patients with renal dysfunction is not necessary"),
+        # "w/drawal", "bupe", and "in ED" as a place
+        ("pt in acute opioid w/drawal in ED, no OTP referal yet - can I give bupe or methadone, and for how many "
+         "days per CDC?", "guidelines/cdc-2022-opioid-rr7103a1-H", "for up to 3 days"),
+        # "f/u", "uptitrating" (how a dose is raised: no specific word), "yr"
+        ("CDC opioid guidline - f/u interval when starting or uptitrating methadone?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "every 2–3 days for the first week"),
+        ("pt on opioids >1 yr, planning taper - recomended rate per cdc 2022?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "10% per month or slower"),
+        # a list of examples is quoted up to the cross-reference inside it
+        ("cdc opioid guidline 2022: which pts shld be offered naloxone w their rx?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "patients with a history of overdose"),
+        # a dosing chart's row for the age asked, though it gives no amount; "4 to under 6" is no "under 6"
+        ("Paediatric nurse: a parent wants to give Triaminic Children's Night Time Cold & Cough to her 5-year-old. "
+         "What does the dosing chart say for that age?", "labels/cough",
+         "children 4 to under 6 years of age; do not use unless directed by a doctor"),
+        # "by how much", "how much higher": the size of an effect, not an amount to give
+        ("haldol + rifampin - do haloperidol levels drop? by how much? pt schizophrenc", "labels/no-title",
+         "decreased by a mean of 70%"),
+        ("In cancer patients with bone metastases receiving zoledronic acid, how much higher was the risk of death on "
+         "study with high urinary Ntx levels?", "beir-scifact:8037453", "4- to 6-fold increased risk of death"),
+        # how a drug is started is a dose question; titration how it is given, not what it is for
+        ("How should sildenafil be started in a man who already takes an alpha-blocker for benign prostatic "
+         "hyperplasia?", "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "stable on alpha-blocker therapy"),
+        ("An 8-year-old boy (25 kg) with Tourette's is starting oral haloperidol. What starting dose and titration "
+         "does the label recommend for children?", "labels/no-title", "lowest dose possible (0.5 mg per day)"),
+        # "freq in the HPO list": a symptom table answers
+        ("JDM: periorbital edema freq in the HPO list?", "medquad:GARD_0003320_2", "Periorbital edema 90%"),
+        # how many took part: the sentence with the count, not the findings
+        ("How many postmenopausal women took part in the retrospective pilot study of urinary phytate levels and "
+         "bone mineral density?", "beir-nfcorpus:MED-2989", "180 postmenopausal women"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

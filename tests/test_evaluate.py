@@ -115,9 +115,15 @@ def test_metrics_graded_and_averaged_over_queries() -> None:
 
 
 def test_rank_order_is_kept_exactly() -> None:
-    # ranx sorts by score: the scores given must keep our order, never reshuffle ties
     scores = score_runs({"q": {"b": 1}}, {"q": ["a", "b", "c"]})
     assert scores["mrr@10"] == pytest.approx(0.5)
+
+
+def test_zero_grades_are_not_relevant_and_unjudged_queries_do_not_count() -> None:
+    qrels = {"q": {"a": 0, "b": 1}, "empty": {"c": 0}}
+    scores = score_runs(qrels, {"q": ["a", "b"], "empty": ["c"], "unjudged": ["b"]})
+    assert scores["mrr@10"] == pytest.approx(0.5 / 2) and scores["recall@10"] == pytest.approx(1 / 2)
+    assert scores["ndcg@10"] == pytest.approx((1 / math.log2(3)) / 2, abs=1e-4)
 
 
 def test_documents_take_the_rank_of_their_best_chunk() -> None:

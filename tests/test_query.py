@@ -49,6 +49,11 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         # a product used with another: whether they go together ("… diphenhydramine cream … also get the syrup?")
         ("Kid has diphenhydramine cream on. Can he also get the cough syrup?", ("interaction", "pediatric")),
         ("How was apoptosis assessed in the pamidronate study?", ("method",)),  # a study's methods
+        ("How should sildenafil be started in a man on an alpha-blocker?", ("dose",)),
+        ("What starting dose and titration does the label recommend?", ("dose",)),
+        # when, relative to a dose, asks for no dose
+        ("Does the label say when nitrates can safely be given after a dose?", ("warning",)),
+        ("How many postmenopausal women took part in the phytate study?", ("dose", "method")),  # who took part
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -130,6 +135,15 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
             "Signs and Symptoms Approximate number of patients (when available) Scoliosis 5% Wormian bones 5% "
             "Narrow nose - The Human Phenotype Ontology (HPO) has collected information on how often a sign occurs.",
             ["Scoliosis 5% Wormian bones 5% Narrow nose"],
+        ),
+        (  # a cross-reference inside a list of examples: the examples before it are quoted
+            "Clinicians should offer naloxone, particularly to patients at increased risk for overdose, including "
+            "patients with a history of overdose, patients taking benzodiazepines with opioids (see Recommendation "
+            "11), patients at risk for returning to a high dose, and patients taking higher dosages.",
+            [
+                "Clinicians should offer naloxone, particularly to patients at increased risk for overdose, including "
+                "patients with a history of overdose, patients taking benzodiazepines with opioids"
+            ],
         ),
     ],
 )
@@ -323,6 +337,13 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
     assert analyse("Does ivig help?", label_engine.index).for_search == "Does ivig help?"  # only written as one
 
 
+def test_an_acronym_in_mixed_case_is_spelt_out_in_the_sources_words(label_engine) -> None:  # type: ignore[no-untyped-def]
+    query = analyse("CKD 4 pt, eGFR 22: does atorvastatin need a dose adjustment?", label_engine.index)
+    assert "estimated glomerular filtration rate" in query.for_search and not query.unknown
+    assert "fibrat" not in query.terms  # the spelt-out "filtration" is not "corrected" into another word
+    assert query.says("glomerular", {"egfr"}) and not query.says("glomerular", {"renal"})
+
+
 @pytest.mark.parametrize(
     ("question", "measure"),
     [
@@ -336,6 +357,8 @@ def test_acronyms_are_searched_spelt_out(label_engine) -> None:  # type: ignore[
         ("What does the WHO say about alcohol-based handrub?", ""),
         ("Can I split my Lipitor 40 mg tablet in half?", "handling"),
         ("Can her Lipitor tablets be crushed and mixed into applesauce?", "handling"),
+        ("How many postmenopausal women took part in the phytate study?", "participants"),
+        ("How many patients were enrolled in the trial?", "participants"),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
@@ -354,6 +377,8 @@ def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
         ("percentage", "Calcinosis occurs in 20-30 percent of children.", True),
         ("handling", "Swallow tablets whole; do not crush or chew them.", True),
         ("handling", "pinnae detachment and eye-opening at 100 mg/kg/day; an open-label study", False),
+        ("participants", "The study population consisted of 180 postmenopausal women who participated", True),
+        ("participants", "Higher urinary levels of phytate correlated with higher bone mineral density", False),
     ],
 )  # fmt: skip
 def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, gives: bool) -> None:
@@ -378,12 +403,39 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("WHO IPC standard - how much space between patient beds on a ward?", False),  # how far, not how much
         ("switching pt from IM haldol to PO - when should the first oral dose go in?", False),  # asks when
         ("how much did alendronate reduce clinical fractures?", False),  # an effect's size, not a dose
+        ("haldol + rifampin - do haloperidol levels drop? by how much?", False),
+        ("how much higher was the risk of death with high Ntx levels?", False),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
     from bot.query import asks_amount
 
     assert asks_amount(question) is amount
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("opioid-naïve patients", ["opioid", "naiv", "patient"]),  # as a question types it: "naive"
+        ("Sjögren’s syndrome", ["sjogren", "syndrom"]),
+        ("naive", ["naiv"]),
+    ],
+)
+def test_tokens_drop_accents(text: str, tokens: list[str]) -> None:
+    from bot.lexical import tokenize
+
+    assert tokenize(text) == tokens
+
+
+@pytest.mark.parametrize(
+    ("word", "acronym"),
+    [("MME", True), ("eGFR", True), ("CrCl", True), ("SSc", True), ("Ed", False), ("egfr", False),
+     ("ABCDEFGH", False)],
+)  # fmt: skip
+def test_written_acronyms(word: str, acronym: bool) -> None:
+    from bot.query import written_acronym
+
+    assert written_acronym(word) is acronym
 
 
 def test_intent_words_are_whole_words() -> None:
@@ -462,6 +514,7 @@ def test_a_symptom_table_run_is_told_from_a_sentence(text: str, run: bool) -> No
         ("What are the symptoms of Reynolds syndrome?", True),
         ("How many people with CREST syndrome have calcinosis?", True),
         ("How often is muscle weakness seen?", True),
+        ("JDM: periorbital edema freq in the HPO list?", True),
         ("How is Reynolds syndrome treated?", False),  # "how" alone asks no sign and no frequency
         ("How much atorvastatin with clarithromycin?", False),
         ("Is it inherited?", False),
@@ -573,6 +626,9 @@ def test_a_dose_answer_leaves_out_the_doses_of_studies(label_engine) -> None:  #
         ("Pediatric Patients (10-17 years of age): 10 mg/day", 17, True),
         ("adults and children 12 years and over: 4 teaspoonfuls", 14, True),
         ("The recommended starting dose is 10 mg/day", 8, True),  # no band: not ruled out by age
+        # "6 to under 12 years" is no band "under 12 years" as well
+        ("children 6 to under 12 years of age; 2 teaspoonfuls (10 mL)", 5, False),
+        ("children 4 to under 6 years of age; do not use unless directed by a doctor", 5, True),
     ],
 )  # fmt: skip
 def test_a_dose_for_an_age_band_is_no_dose_for_an_age_outside_it(said: str, age: int, kept: bool) -> None:
@@ -738,6 +794,8 @@ def test_a_starting_dose_question_gets_how_to_begin(label_engine) -> None:  # ty
         ("Took Viagra last night, now chest pain in the ED. Is nitro safe?", False),
         ("ED visits after an opioid overdose", False),
         ("Viagra for ED in a man on nitrates?", True),
+        ("pt in acute opioid w/drawal in ED - can I give bupe?", False),
+        ("ED: a post-operative patient has taken oxycodone for 5 days", False),
     ],
 )  # fmt: skip
 def test_the_ed_as_a_place_is_the_emergency_department(label_engine, question: str, erectile: bool) -> None:  # type: ignore[no-untyped-def]
