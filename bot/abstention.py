@@ -3,8 +3,8 @@
 A question is declined when the best chunk is not close enough to it (`answer_confidence`, the best
 cosine) and there is no lexical evidence either (`lexical_evidence`: one of the top chunks holds the
 question's words; `focus_evidence`: a document titled with what it names has a close passage), or when no
-source its quotes come from names its most specific word (`sources_name_specific`). `decline` is the
-answer then.
+source its quotes come from names its most specific word (`sources_name_specific`), or when it asks whether
+a drug comes in a dose form its label never names (`form_not_labelled`). `decline` is the answer then.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def form_not_labelled(query: Query, searcher: Searcher) -> tuple[str, str] | Non
     about another product."""
     index = searcher.index
     docs = searcher.doc_lexical
-    if len(query.entities) != 1 or docs is None or not FORM_CUE_RE.search(query.text):
+    if len(query.entities) != 1 or docs is None or not index.doc_kinds or not FORM_CUE_RE.search(query.text):
         return None
     labels = [d for d in index.entity_lexicon.get(query.entities[0], set()) if index.doc_kinds[d] == "drug_label"]
     if not labels:

@@ -169,6 +169,7 @@ class _Candidate:
     names: bool = True  # for a dose question: the quote or its section names a specific word of it
     features: np.ndarray | None = None  # bot.quote_rank's features, for a quote of an abstract
     in_chunk: int = 0  # its place among its chunk's quotes (0: the best)
+    leans: bool = False  # it leans on the sentence before it ("This testing may include: …"): ANAPHORA_PENALTY
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -425,7 +426,8 @@ def build_answer(
                     s *= 1.0 + GRADED_BONUS
                 # "It typically affects children ages 2 to 15 years": a health page's "it" is the condition it is about
                 it_is_the_page = chunk.kind == "consumer_health" and quote.startswith("It ")
-                if ANAPHORA_RE.match(quote) and not it_is_the_page:
+                leans = bool(ANAPHORA_RE.match(quote)) and not it_is_the_page
+                if leans:
                     s *= 1.0 - ANAPHORA_PENALTY  # "Almost all these patients…" needs the sentence before it
                 words = frozenset(WORD_RE.findall(quote.lower()))
                 # the quote names a specific word, or the other drug asked about ("alpha-blocker" for tamsulosin)
@@ -447,12 +449,14 @@ def build_answer(
                         dense=dense_of.get(row, 0.0),
                     )  # fmt: skip
                 cand = _Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names, features)
+                cand.leans = leans
                 local.append(cand)
         local.sort(key=lambda c: -c.score)
         for n, cand in enumerate(local[: MAX_ABSTRACT_QUOTES_PER_CHUNK if abstract else MAX_QUOTES_PER_CHUNK]):
             cand.in_chunk = n if place < top_k else MAX_ABSTRACT_QUOTES_PER_CHUNK
             seen_spans.add((cand.doc_id, cand.start))
             pool.append(cand)
+    _lean_on_quoted(pool)
     if query.amount:
         pool = doses_for_what_was_asked(pool, query, searcher)
     pool.sort(key=lambda c: -c.score)
@@ -465,6 +469,22 @@ def build_answer(
         return decline(question)
 
     return cite(question, chosen, index)
+
+
+def _lean_on_quoted(pool: list[_Candidate]) -> None:
+    """A quote that leans on the sentence before it loses nothing when that sentence is a better quote of the
+    answer: "Additional testing can then be ordered to confirm the diagnosis …" makes "This testing may
+    include: Blood tests to measure …" readable."""
+    ends = {(c.doc_id, c.end): c for c in pool}
+    for cand in pool:
+        if not cand.leans:
+            continue
+        text = cand.chunk.text[: cand.start - cand.chunk.start]
+        gap = len(text) - len(text.rstrip())
+        before = ends.get((cand.doc_id, cand.start - gap))
+        if before is not None and before.score > cand.score:
+            cand.score /= 1.0 - ANAPHORA_PENALTY
+            cand.leans = False
 
 
 def learned_order(pool: list[_Candidate], limit: int = 6, *, enabled: bool = True) -> tuple[list[_Candidate], bool]:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 INDICATION_CODES = frozenset({"34067-9"})  # a label's Indications and Usage
 DOSAGE_CODES = frozenset({"34068-7"})  # Dosage and Administration
 STUDY_CODES = frozenset({"34092-7", "34090-1", "43682-4"})  # Clinical Studies, Clinical Pharmacology, Pharmacokinetics
-PRODUCT_CHILDREN_RE = re.compile(r"\b[A-Z][\w-]* Children['’]s\b")
+# "Triaminic Children's …", "the children's diphenhydramine … syrup": a product's name, for whoever it is given to
+PRODUCT_CHILDREN_RE = re.compile(r"\b(?:[A-Z][\w-]*|the|a|this|that|her|his|my|their|your) [Cc]hildren['’]s\b")
 CHILD_RE = re.compile(
     r"\b(child|children|childhood|kids?|pediatric|paediatric|infants?|toddlers?|adolescents?|juvenile|newborns?"
     r"|neonat\w*)\b(?![\s-]?pugh)",  # "Child-Pugh B" grades a liver, not a child

@@ -100,7 +100,8 @@ SUBSUMES = {"boxed_warning": ("warning",), "contraindication": ("warning",), "ov
 # An amount of a drug in a text: "40 mg", "0.05 mg/kg/day", "2 teaspoonfuls", "50 MME".
 AMOUNT = (
     r"\b\d+(?:\.\d+)?\s?"
-    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?)\b"
+    r"(?:mg|mcg|µg|g|mL|ml|units?|IU|MME|teaspoonfuls?|tsp|tablespoonfuls?|tablets?|capsules?|puffs?|drops?"
+    r"|liters?|litres?|ounces?|oz|cups?)\b"  # "excessive grapefruit juice consumption (>1.2 liters per day)"
     r"(?!\s?/\s?d?L\b)"  # "190 mg/dL" is a laboratory value, not an amount given
 )
 AMOUNT_RE = re.compile(AMOUNT, re.I)
@@ -119,7 +120,7 @@ MEASURE_SIGNS = {
     "concentration": r"concentrat|%|\bmg/m?l\b",
     "percentage": r"%|\bper ?cent",
     "percent": r"%|\bper ?cent",
-    "proportion": r"%|\bper ?cent|\bproportion|\bin \d+\b",
+    "proportion": r"%|\bper ?cent|\bproportion|\bin \d+\b|\b(?:a|one|two) (?:third|quarter|fifth)s?\b|\bhalf\b",
     "ratio": r"\bratio|\bper\b|\d\s?:\s?\d",
     "temperature": r"°|\btemperature|\bdegrees?\b",
     "participants": r"\b\d[\d,]*\s+(?:[\w-]+\s+){0,3}?(?:patients|women|men|subjects|participants|children|adults"
@@ -140,7 +141,9 @@ DISTANCE_QUESTION_RE = re.compile(
     r"|\bspacing between\b",
     re.I,
 )
-NUMBER_RE = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half)\b", re.I)
+NUMBER_RE = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|half|third|thirds|quarter|quarters)\b", re.I
+)
 
 
 def gives_measure(measure: str, text: str) -> bool:
@@ -179,8 +182,10 @@ NOT_AMOUNT_RE = re.compile(
     r"\badjust|\b(reduc|lower|chang|increas|separat|spac|stagger|split)\w*\b.{0,20}\bdos"
     r"|\b(after|since|before|missed|skipped|last|next|first) (a |the |my |his |her |one |each )?(oral )?dose\b"
     r"|\bhow much (space|room|distance)\b"
-    r"|\bhow much (did|does|do|will|would|has|have|can|could) (\S+ ){1,6}?(reduce|lower|increase|raise|improve|decrease"
-    r"|cut|shorten|prolong|change)"
+    r"|\bhow much (did|does|do|will|would|has|have|can|could|was|were|is|are) (\S+ ){1,6}?(reduc|lower|increas|rais"
+    r"|improv|decreas|cut|shorten|prolong|chang|drop)"
+    # "after the dose is changed, how soon …": when, not how much
+    r"|\bdos\w* (is |was |are |were |be |has been )?(chang|adjust|increas|reduc|lower|titrat)|\bhow soon\b"
     # "by how much", "how much higher was the risk": the size of a difference, not an amount to give
     r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b",
     re.I,
@@ -231,19 +236,33 @@ ACRONYMS = {
     "mme": "morphine milligram equivalents", "pdmp": "prescription drug monitoring program",
     "crcl": "creatinine clearance", "egfr": "estimated glomerular filtration rate",
     "jdm": "juvenile dermatomyositis", "ck": "creatine kinase", "cpk": "creatine phosphokinase",
-    "uds": "urine drug screen test", "im": "intramuscular", "iv": "intravenous", "po": "oral",
+    "uds": "urine drug screen toxicology test", "im": "intramuscular", "iv": "intravenous", "po": "oral",
     "prn": "as needed", "sc": "subcutaneous", "subq": "subcutaneous", "ssc": "systemic sclerosis",
-    "ctd": "connective tissue disease",
+    "ctd": "connective tissue disease", "iim": "idiopathic inflammatory myopathy", "mtx": "methotrexate",
+    "azt": "zidovudine", "3tc": "lamivudine", "ifn": "interferon", "sle": "systemic lupus erythematosus",
+    "ibd": "inflammatory bowel disease", "uc": "ulcerative colitis", "osa": "obstructive sleep apnea",
+    "otp": "opioid treatment program", "moud": "medications for opioid use disorder", "esrd": "end-stage renal disease",
+    "bmd": "bone mineral density", "ipc": "infection prevention and control", "hai": "health care-associated infection",
+    "hais": "health care-associated infections", "icu": "intensive care unit", "hpo": "Human Phenotype Ontology",
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
-SEARCH_ALIASES = {"prognosis": "outlook", "outlook": "prognosis", "septic": "sepsis", "hold": "discontinue"}
+SEARCH_ALIASES = {
+    "prognosis": "outlook",
+    "outlook": "prognosis",
+    "septic": "sepsis",
+    "hold": "discontinue",
+    "urine": "toxicology",
+}  # the opioid guideline's "toxicology testing" is the urine drug test
 # Clinicians' short forms, read as the words the sources use ("opioids and benzos together").
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
     "pts": "patients", "meds": "medicines", "htn": "hypertension", "afib": "atrial fibrillation",
     "nitro": "nitroglycerin", "tox": "toxicology", "bupe": "buprenorphine", "yr": "year", "yrs": "years",
     "wk": "week", "wks": "weeks", "mo": "month", "mos": "months", "hr": "hour", "hrs": "hours", "f/u": "follow-up",
+    "fx": "fracture", "fxs": "fractures", "tx": "treatment", "dx": "diagnosis", "hx": "history", "sx": "symptoms",
+    "q2wk": "every other week", "q2w": "every other week", "qow": "every other week", "eow": "every other week",
+    "qwk": "every week",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 # "w/" short forms: "acute w/drawal", "w/d", "w/o food", "naloxone w/ their rx"
@@ -275,6 +294,9 @@ SYNONYMS = (
     "usual usually typical typically",
     # "flying overseas with her pens": the patient information's "when you are traveling"
     "travel traveling travelling traveled fly flying flight overseas abroad trip",
+    "malnourished malnourishment malnutrition undernourished undernutrition",
+    "respond responded responding responder responders response responses",  # stems "respond", "respons"
+    "pressure pressures bp",  # "resting blood pressure": the label's "resting hypotension (BP <90/50 mmHg)"
     "miss missed skip skipped forget forgot forgotten",  # not "missing" (a carton's seals)
     # "discharge him from the practice": the guideline's "should not dismiss patients from care"
     "discharge dismiss dismissed dismissing dismissal",
@@ -583,6 +605,8 @@ def unknown_key_terms(
         stems = tokenize(word)
         if not stems or any(s in vocab for s in stems):
             continue
+        if any(t in vocab for s in stems for t in synonym_stems().get(s, ())):
+            continue  # "malnourished": the sources say "malnutrition" (SYNONYMS)
         if focus_stems and any(corrected(s, vocab, ()) in focus_stems for s in stems):
             continue
         if word in index.entity_lexicon or find_entities(word, index.entity_lexicon):

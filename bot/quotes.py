@@ -48,7 +48,7 @@ WHAT_IS_RE = re.compile(
 DEFINING_RE = re.compile(r"^\W*(?:[\w'(),-]+\s){1,8}?(?:is|are) (?:a|an|one of the)\b", re.I)
 FREQUENCY_RE = re.compile(
     r"\bonce (per|a|daily)\b|\bdosing frequency\b|\bevery \d+|\b(once|twice|\d+ times) (a|per) (day|week)\b"
-    r"|\bdaily\b|\bevery other week\b|\bas needed\b",
+    r"|\bdaily\b|\bevery other week\b|\bas needed\b|\b(annually|yearly|monthly|weekly|quarterly)\b",
     re.I,
 )
 TIME_WORDS = frozenset({"soon", "long", "when"})

@@ -391,6 +391,37 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # how many took part: the sentence with the count, not the findings
         ("How many postmenopausal women took part in the retrospective pilot study of urinary phytate levels and "
          "bone mineral density?", "beir-nfcorpus:MED-2989", "180 postmenopausal women"),
+        # "how soon" after the dose is changed asks when, not how much
+        ("After atorvastatin is started or the dose is changed, how soon should lipid levels be checked?",
+         "labels/lipitor-orig", "within 2 to 4 weeks"),
+        # "the children's … syrup" names a product: its directions hold for whoever it is given to
+        ("How often can the children's diphenhydramine and phenylephrine night-time syrup be given, and what is the "
+         "most doses per day?", "labels/cough", "more than 6 doses in 24 hours"),
+        # a urine drug test is the guideline's "toxicology testing"
+        ("How often should urine tox be done for patients on long-term opioid therapy per the CDC guideline?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "at least annually"),
+        # "This testing may include: …" leans on the sentence before it, which is quoted: it is read with it
+        ("what tests confirm a dx of polymyositis?", "medquad:GARD_0004960_3", "creatine kinase and aldolase"),
+        # drug acronyms no source writes (AZT, 3TC, IFN) are searched by what they stand for; "responded" is said
+        # by "response"
+        ("ATLL phase II, EPOCH then AZT/3TC/IFN - how many responded and for how long?", "beir-scifact:601033",
+         "Eleven patients achieved an objective response"),
+        # "malnourished" is said by "malnutrition": no unknown word
+        ("Hemodialysis patients having AV fistula surgery: in the radial artery calcification study, what share "
+         "were malnourished and how did serum albumin relate to calcification?", "pubmedqa:23506394",
+         "66.18% hemodialysis patients were malnutrition"),
+        ("IIM incidence per yr? M vs F?", "medquad:GHR_0000511_2", "2 to 8 cases per million"),
+        # an amount of juice is in liters; "how much were fractures cut" asks an effect's size
+        ("How much grapefruit juice a day counts as excessive for someone taking atorvastatin?", "labels/lipitor-orig",
+         "1.2 liters per day"),
+        ("FIT alendronate, women w/o vertebral fx but femoral neck osteoporosis - how much were clinical fractures "
+         "cut?", "beir-scifact:11246427", "reduced clinical fractures by 36%"),
+        # "a third" gives a proportion
+        ("What proportion of people with systemic lupus erythematosus develop kidney disease?", "medquad:GHR_0000966_1",
+         "About a third of people with SLE"),
+        # the label's "BP" says the question's "pressure"
+        ("For which resting blood pressure levels are there no controlled data on the safety of Viagra?",
+         "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "BP <90/50 mmHg"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

@@ -379,6 +379,7 @@ def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
         ("handling", "pinnae detachment and eye-opening at 100 mg/kg/day; an open-label study", False),
         ("participants", "The study population consisted of 180 postmenopausal women who participated", True),
         ("participants", "Higher urinary levels of phytate correlated with higher bone mineral density", False),
+        ("proportion", "About a third of people with SLE develop kidney disease", True),
     ],
 )  # fmt: skip
 def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, gives: bool) -> None:
@@ -405,6 +406,9 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("how much did alendronate reduce clinical fractures?", False),  # an effect's size, not a dose
         ("haldol + rifampin - do haloperidol levels drop? by how much?", False),
         ("how much higher was the risk of death with high Ntx levels?", False),
+        ("how much were clinical fractures cut?", False),
+        ("After the dose is changed, how soon should lipid levels be checked?", False),
+        ("How much grapefruit juice a day is too much?", True),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
