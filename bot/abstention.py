@@ -45,7 +45,9 @@ LONG_QUESTION_COVERAGE = 0.30
 
 # A dose form a question asks whether a drug comes in ("Is haloperidol available as an orally disintegrating
 # tablet?", "Does Lipitor come as a liquid?"): a cue that it asks about the form, and the form's words.
-FORM_CUE_RE = re.compile(r"\b(?:available|comes?|came|formulations?|forms?|versions?|supplied|made|sold)\b", re.I)
+FORM_CUE_RE = re.compile(
+    r"\b(?:available|comes?|came|formulations?|forms?|versions?|supplied|made|sold|switch\w*|convert\w*)\b", re.I
+)
 FORM_RE = re.compile(
     r"\b(?:orally disintegrating|disintegrating|extended[- ]release|long[- ]acting|depot|decanoate|transdermal"
     r"|patch(?:es)?|chewable|suppositor(?:y|ies)|nasal spray|inhal(?:er|ed)|liquid|oral solution|suspension|syrup"

@@ -13,6 +13,7 @@ from .lexical import TOKEN_RE, tokenize
 
 DATA_FILE = "drugs.tsv"
 MIN_NAME_CHARS = 4
+MIN_CLIPPED_CHARS = 5  # "atorva", "clarithro": the start of one generic's name, as clinicians type it
 # "a long-acting opioid like OxyContin": the drug is an example of what is asked about, not its topic
 EXAMPLE_RE = re.compile(r"\b(?:like|such as|e\.g\.?|for example|for instance|including)\s*$", re.I)
 # "not on methotrexate; we're starting Humira": a drug the patient does not take is not asked about with it
@@ -102,6 +103,23 @@ def with_generics(question: str, known: Callable[[str], bool], *, classes: bool 
         if said:
             out += [question[last:start], said[0]]
             last = end
+    return "".join(out) + question[last:] if out else question
+
+
+def with_clipped_names(question: str, ordinary: Callable[[str], bool]) -> str:
+    """The question with each drug name typed short written whole: a word of at least MIN_CLIPPED_CHARS letters
+    that is no `ordinary` word (an everyday word, a word some source holds) and begins exactly one one-word
+    generic ("lipitor + clarithro — max atorva dose?" -> "… clarithromycin … atorvastatin …")."""
+    generics = sorted({g for g in drug_names().generic_of.values() if " " not in g})
+    out, last = [], 0
+    for m in TOKEN_RE.finditer(question):
+        word = m.group(0).lower()
+        if len(word) < MIN_CLIPPED_CHARS or not word.isalpha() or word in drug_names().generic_of or ordinary(word):
+            continue
+        whole = [g for g in generics if g.startswith(word) and g != word]
+        if len(whole) == 1:
+            out += [question[last : m.start()], whole[0]]
+            last = m.end()
     return "".join(out) + question[last:] if out else question
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .drugs import asked_about, same_drugs, with_generics
+from .drugs import asked_about, same_drugs, with_clipped_names, with_generics
 from .lexical import TOKEN_RE, tokenize
 
 if TYPE_CHECKING:
@@ -384,6 +384,12 @@ def english_words() -> frozenset[str]:
     return frozenset(w for w in vocab.split() if w.isalpha() and len(w) > 1)
 
 
+@lru_cache(maxsize=1)
+def everyday_stems() -> frozenset[str]:
+    """The stems of `english_words`: a word whose stem is one of them is a form of an everyday word."""
+    return frozenset(tokenize(" ".join(english_words())))
+
+
 def intent_words(question: str) -> frozenset[str]:
     """The words inside what the intent patterns matched ("contraindications", "boxed warning", "with food"):
     they say what is asked about the topic, not the topic."""
@@ -411,6 +417,8 @@ def specific_terms(
     for word in words:
         if len(word) < 3 or word in common or word in asked or word in QUESTION_WORDS or word.isdigit():
             continue
+        if set(tokenize(word)) <= everyday_stems():
+            continue  # "disabling": another form of an everyday word ("disabled")
         for stem in tokenize(word):
             stem = fixed[stem] if stem in fixed else corrected(stem, vocab, entities)
             if stem in vocab and stem not in named and stem not in generic_stems():
@@ -582,7 +590,7 @@ def unknown_key_terms(
     asks a dose the label never gives."""
     vocab = index.lexical.vocab
     named = {t for e in entities for t in tokenize(e)}
-    drug_dose = set(focus.split()) <= named and asks_amount(question) if focus else False
+    drug_dose = set(focus.split()) <= named and "dose" in intents_of(question) if focus else False
     if focus and len(TOKEN_RE.findall(question)) >= LONG_QUESTION_WORDS and not drug_dose:
         return ()
     focus_stems = set(focus.split()) if focus else set()
@@ -635,6 +643,9 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     def known(name: str) -> bool:  # some source holds every word of it
         return _known_word(name, lexical.vocab, frozenset())
 
+    question = with_clipped_names(
+        question, lambda w: w in english_words() or any(t in lexical.vocab for t in tokenize(w))
+    )
     question = with_generics(question, known, classes=not asks_amount(question))
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     written = [w for w in TOKEN_RE.findall(question) if written_acronym(w) and w.lower() in ACRONYMS]  # "IVIG", "eGFR"

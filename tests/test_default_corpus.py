@@ -202,6 +202,9 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         ("Is haloperidol available as an orally disintegrating tablet, and how is that formulation dosed?",
          "the label of haloperidol does not mention “orally disintegrating”"),
         ("Does Lipitor come as a chewable tablet?", "the label of lipitor does not mention “chewable”"),
+        # a long dose question about a drug's label: its words no source holds are no patient's story
+        ("34-year-old with schizophrenia stable on oral haloperidol 10 mg/day is switching to haloperidol "
+         "decanoate. What monthly depot dose and injection interval should be used?", "decanoate"),
         # a long question that names a drug's label is no patient's story about a condition
         ("A 58-year-old with moderate to severe hidradenitis suppurativa is starting Humira. What loading dose does "
          "the label give for this indication?", "“hidradenitis”"),
@@ -422,6 +425,12 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # the label's "BP" says the question's "pressure"
         ("For which resting blood pressure levels are there no controlled data on the safety of Viagra?",
          "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "BP <90/50 mmHg"),
+        # drug names typed short ("clarithro", "atorva"); "disabling" is a form of an everyday word, no indication
+        # the label must name
+        ("lipitor + clarithro — max atorva dose?", "labels/lipitor-orig", "clarithromycin"),
+        ("8-year-old, 25 kg, Tourette's with disabling tics, starting oral haloperidol. What dose should therapy "
+         "begin at, and what mg/kg/day range applies to Tourette's?", "labels/no-title",
+         "lowest dose possible (0.5 mg per day)"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.drugs import DrugListError, asked_about, drug_names, names_any, parse, with_generics
+from bot.drugs import DrugListError, asked_about, drug_names, names_any, parse, with_clipped_names, with_generics
 
 
 def test_the_shipped_list_loads_with_one_generic_per_brand() -> None:
@@ -46,6 +46,19 @@ def test_the_drugs_a_question_asks_about(question: str, drugs: tuple[str, ...]) 
 )  # fmt: skip
 def test_a_brand_no_source_holds_is_read_as_its_generic(question: str, known: set[str], expected: str) -> None:
     assert with_generics(question, lambda name: name.lower() in known) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("lipitor + clarithro — max atorva dose?", "lipitor + clarithromycin — max atorvastatin dose?"),
+        ("predni 5 mg daily", "predni 5 mg daily"),  # the start of two names (prednisone, prednisolone): left
+        ("metformin and insulin", "metformin and insulin"),  # whole names
+        ("toxic levels", "toxic levels"),  # an ordinary word is no drug typed short
+    ],
+)
+def test_a_drug_name_typed_short_is_read_whole(question: str, expected: str) -> None:
+    assert with_clipped_names(question, lambda w: w in {"toxic", "levels", "and", "daily"}) == expected
 
 
 @pytest.mark.parametrize(
