@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from .documents import Answer, Chunk
+from .doses import holds_all
 from .drugs import names_any
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
@@ -197,6 +198,6 @@ def form_not_labelled(query: Query, searcher: Searcher) -> tuple[str, str] | Non
         return None
     for m in FORM_RE.finditer(query.text):
         stems = tokenize(m.group(0))
-        if not any(all(bool(np.any(docs.rows_with(t) == d)) for t in stems) for d in labels):
+        if not any(holds_all(searcher, d, tuple(stems)) for d in labels):
             return m.group(0).lower(), query.entities[0]
     return None

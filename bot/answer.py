@@ -448,8 +448,9 @@ def build_answer(
                         chunk_rank=place / max(policy.top_k, 1), doc_rank=doc_rank[chunk.doc_id],
                         dense=dense_of.get(row, 0.0),
                     )  # fmt: skip
-                cand = _Candidate(chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names, features)
-                cand.leans = leans
+                cand = _Candidate(
+                    chunk.doc_id, start, end, quote, chunk.kind, s, words, chunk, lead, names, features, leans=leans
+                )
                 local.append(cand)
         local.sort(key=lambda c: -c.score)
         for n, cand in enumerate(local[: MAX_ABSTRACT_QUOTES_PER_CHUNK if abstract else MAX_QUOTES_PER_CHUNK]):

@@ -216,13 +216,17 @@ def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
     one of them ("children 6 to under 12 years of age" is no dose for a 14-year-old, "Pediatric Patients
     (10-17 years of age)" none for an 8-year-old); one that gives none may be."""
     bands = age_bands(f"{_said(cand)} {pointed}")
-    return not bands or any(lo <= age < hi or (age == hi and not under) for lo, hi, under in bands)
+    return not bands or _in_band(bands, age)
 
 
 def for_age(text: str, age: int) -> bool:
     """The text gives an age band the age is in: a dosing chart's row for it ("children 4 to under 6 years of
     age; do not use unless directed by a doctor" for a 5-year-old) answers even where it gives no amount."""
-    return any(lo <= age < hi or (age == hi and not under) for lo, hi, under in age_bands(text))
+    return _in_band(age_bands(text), age)
+
+
+def _in_band(bands: list[tuple[int, int, bool]], age: int) -> bool:
+    return any(lo <= age < hi or (age == hi and not under) for lo, hi, under in bands)
 
 
 def age_bands(said: str) -> list[tuple[int, int, bool]]:

@@ -110,17 +110,22 @@ def with_clipped_names(question: str, ordinary: Callable[[str], bool]) -> str:
     """The question with each drug name typed short written whole: a word of at least MIN_CLIPPED_CHARS letters
     that is no `ordinary` word (an everyday word, a word some source holds) and begins exactly one one-word
     generic ("lipitor + clarithro — max atorva dose?" -> "… clarithromycin … atorvastatin …")."""
-    generics = sorted({g for g in drug_names().generic_of.values() if " " not in g})
+    names = drug_names().generic_of
     out, last = [], 0
     for m in TOKEN_RE.finditer(question):
         word = m.group(0).lower()
-        if len(word) < MIN_CLIPPED_CHARS or not word.isalpha() or word in drug_names().generic_of or ordinary(word):
+        if len(word) < MIN_CLIPPED_CHARS or not word.isalpha() or word in names or ordinary(word):
             continue
-        whole = [g for g in generics if g.startswith(word) and g != word]
+        whole = [g for g in _one_word_generics() if g.startswith(word)]
         if len(whole) == 1:
             out += [question[last : m.start()], whole[0]]
             last = m.end()
     return "".join(out) + question[last:] if out else question
+
+
+@lru_cache(maxsize=1)
+def _one_word_generics() -> tuple[str, ...]:
+    return tuple(sorted({g for g in drug_names().generic_of.values() if " " not in g}))
 
 
 def asked_about(question: str) -> tuple[str, ...]:
