@@ -41,7 +41,7 @@ from .abstention import (
 from .citations import cite
 from .documents import PATH_SEP, Answer, Chunk
 from .doses import DOSAGE_CODES, ages_in, amount_of, doses_for_what_was_asked, for_age, holds_all
-from .drugs import names_any, same_drugs
+from .drugs import drug_names, names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
 from .query import AMOUNT_RE, Query, analyse, gives_measure
@@ -280,6 +280,12 @@ def build_answer(
     focus_stems = set(query.focus.split()) if query.focus else None
     how_often = query.amount and bool(HOW_OFTEN_RE.search(query.text))
     ages = ages_in(query.text)
+    # two drugs asked about together ("on oxycodone and alprazolam … get her off the benzodiazepine"): a quote
+    # that names one of them, or its class, is about what was asked of the pair, and says each drug's words
+    pair_stems: set[str] = set()
+    if len(same_drugs(query.drugs)) >= 2:
+        named = " ".join(query.drugs) + " " + " ".join(c for d in query.drugs for c in drug_names().classes.get(d, ()))
+        pair_stems = set(tokenize(named)) & set(query.terms)
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -371,6 +377,8 @@ def build_answer(
                 lead = lead_in(chunk.text, a)
                 stems = tokenize(quote)
                 own = query.said_by(set(stems) | set(tokenize(lead)))
+                if pair_stems and names_any(f"{lead} {quote}", query.drugs):
+                    own |= pair_stems
                 if len(query.topic & own) < need_topic or (must and must not in own):
                     continue
                 if specific and not query.says(specific, own):

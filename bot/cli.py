@@ -15,6 +15,7 @@ from typer.core import TyperCommand, TyperOption
 from . import __version__
 from .config import Settings
 from .documents import KNOWN_KINDS
+from .indexing import do_index
 
 app = typer.Typer(
     help="Retrieval QA bot for clinical evidence: answers quote their sources verbatim, with numbered "
@@ -29,6 +30,10 @@ app = typer.Typer(
 )
 log = logging.getLogger("bot")
 STATE: dict[str, Any] = {"debug": False}
+
+
+def echo_err(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def default_of(name: str) -> str:
@@ -163,57 +168,6 @@ def main_options(
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def do_index(settings: Settings, *, progress: bool = True, force: bool = False) -> Any:
-    from .build import build_index, indexable
-    from .embedding import load_embedder
-    from .ingest import load_corpus
-
-    corpora = settings.corpora
-    report = load_corpus(corpora if len(corpora) > 1 else corpora[0])
-    report.documents, skipped = indexable(report.documents)  # a title only, or no searchable word: skipped too
-    for problem in skipped:
-        log.warning("skipped %s: %s", problem.path, problem.reason)
-    report.problems.extend(skipped)
-    if not report.documents:
-        from .build import BuildError
-
-        where = ", ".join(str(c) for c in corpora)
-        raise BuildError(f"no readable documents in {where} ({len(report.problems)} problems)")
-    embedder: Any = lambda: load_embedder(  # noqa: E731  (loaded only when something must be embedded)
-        settings.model, device=settings.device, backend=settings.backend, cache_dir=settings.cache_dir
-    )
-    if settings.ray_address:  # the chunks are embedded on a Ray cluster (bot/ray_embed.py)
-        from .ray_embed import RayEmbedder
-
-        embedder = RayEmbedder(
-            settings.ray_address, settings.model, backend=settings.backend, cache_dir=settings.cache_dir
-        )
-    if settings.vector_store == "milvus":  # Milvus must answer before anything is built
-        from .milvus_store import client_of
-
-        client_of(settings)
-    stats = build_index(
-        report.documents,
-        settings.index,
-        embedder,
-        model=settings.model,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        batch_size=settings.batch_size,
-        progress=progress,
-        force=force,
-        problems=report.problems,
-        cache_dir=settings.cache_dir,
-        vector_index=settings.vector_index,
-        hnsw_threshold=settings.hnsw_threshold,
-    )
-    if settings.vector_store == "milvus":  # the build's vectors into Milvus, then the replicas' alias onto them
-        from .milvus_store import publish_settings
-
-        typer.echo(publish_settings(Path(stats.path), settings).summary(), err=True)
-    return stats
-
-
 class IndexCommand(TyperCommand):
     """`bot index`, whose `--ray` may come without an address: then `auto`, the Ray cluster of this machine."""
 
@@ -267,7 +221,7 @@ def index_cmd(
     settings = settings_from(corpus=corpus[0] if corpus else None, extra_corpora=corpus[1:] if corpus else None,
                              index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                              batch_size=batch_size, ray_address=ray)  # fmt: skip
-    stats = run_guarded(do_index, settings, progress=progress and not as_json, force=force)
+    stats = run_guarded(do_index, settings, progress=progress and not as_json, force=force, say=echo_err)
     if as_json:
         typer.echo(json.dumps(stats.to_dict(), indent=2))
         return
@@ -346,7 +300,7 @@ def serve_cmd(
         if not build:
             fail(f"no index at {settings.index}: build one with `bot index --index {settings.index}`")
         typer.echo(f"no index at {settings.index}: indexing {settings.corpus} first")
-        stats = run_guarded(do_index, settings)
+        stats = run_guarded(do_index, settings, say=echo_err)
         typer.echo(f"indexed {stats.documents} documents into {stats.chunks} chunks")
     from .engine import Engine
 

@@ -199,7 +199,7 @@ def prepared_index(
     `bot index --corpus A --corpus B` does), built as `bot index` builds one, and the build stats. Without
     a cache directory the index lives in a temporary folder for the run only."""
     from .build import BuildError, corpus_fingerprint, doc_hash
-    from .cli import do_index
+    from .indexing import do_index
     from .ingest import load_corpus
 
     corpora = list(corpus) if isinstance(corpus, list) else [corpus]

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .drugs import asked_about, same_drugs, with_clipped_names, with_generics
+import numpy as np
+
+from .drugs import asked_about, drug_names, same_drugs, with_clipped_names, with_generics
 from .lexical import TOKEN_RE, tokenize
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
         ("34067-9",),
     ),
-    "pregnancy": (r"\bpregnan|\bconceiv|\bfertil", ("42228-7", "43684-0")),
+    "pregnancy": (r"\bpregnan|\bconceiv|\bfertil|\bin utero\b", ("42228-7", "43684-0")),
     "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
     "pediatric": (
         r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b|\bbab(y|ies)\b|\bnewborns?\b"
@@ -82,7 +84,19 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "geriatric": (r"\belderly\b|\bgeriatric|\bolder (adults|patients)\b", ("34082-8",)),
     "mechanism": (r"\bmechanism\b|\bhow does \w+ work\b", ("43679-0", "43681-6")),
-    "storage": (r"\bstor(e|age|ed)\b|\brefrigerat", ("34069-5", "44425-7")),
+    # "pens, pt travelling - how to keep them?": how a product is kept is its storage and handling
+    "storage": (
+        r"\bstor(e|age|ed)\b|\brefrigerat|\bhow (?:\w+ ){0,3}keep (?:it|them|the\b|my\b|his\b|her\b)"
+        r"|\bkeep (?:it|them) (?:cold|cool|safe)\b",
+        ("34069-5", "44425-7"),
+    ),
+    # "how should I stop it to avoid withdrawal?", "how should the dose be brought down?": how to taper
+    "taper": (
+        r"\btaper|\bwean|\b(?:brought|bring|step|stepp?ed) (?:\w+ ){0,2}down\b"
+        r"|\b(?:stop|discontinu|come off|get \w+ off)\w* (?:\w+ ){0,4}(?:to avoid|without|and avoid) (?:\w+ ){0,2}"
+        r"withdrawal",
+        (),
+    ),
     # how a study measured something: its methods ("How was apoptosis assessed …?")
     "method": (
         r"\bhow (was|were|is|are) (\w+[\s-]){1,6}?(assessed|measured|evaluated|determined|quantified|detected)\b"
@@ -181,13 +195,16 @@ def asks_measure(question: str) -> str:
 NOT_AMOUNT_RE = re.compile(
     r"\badjust|\b(reduc|lower|chang|increas|separat|spac|stagger|split)\w*\b.{0,20}\bdos"
     r"|\b(after|since|before|missed|skipped|last|next|first) (a |the |my |his |her |one |each )?(oral )?dose\b"
+    # "how long after the last short-acting full agonist dose?": when, after a dose described at length
+    r"|\b(after|since) (the |a |his |her |my |their )?(last|previous|final) ([\w-]+ ){0,4}dose\b"
     r"|\bhow much (space|room|distance)\b"
     r"|\bhow much (did|does|do|will|would|has|have|can|could|was|were|is|are) (\S+ ){1,6}?(reduc|lower|increas|rais"
     r"|improv|decreas|cut|shorten|prolong|chang|drop)"
     # "after the dose is changed, how soon …": when, not how much
     r"|\bdos\w* (is |was |are |were |be |has been )?(chang|adjust|increas|reduc|lower|titrat)|\bhow soon\b"
     # "by how much", "how much higher was the risk": the size of a difference, not an amount to give
-    r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b",
+    r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b"
+    r"|\bdos\w* (be |is )?(brought|stepped|taken) down\b",  # how to taper, not how much to give
     re.I,
 )  # "how long after a dose …" asks when, "separate the doses" how to time them, "how much space" how far: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
@@ -244,6 +261,15 @@ ACRONYMS = {
     "otp": "opioid treatment program", "moud": "medications for opioid use disorder", "esrd": "end-stage renal disease",
     "bmd": "bone mineral density", "ipc": "infection prevention and control", "hai": "health care-associated infection",
     "hais": "health care-associated infections", "icu": "intensive care unit", "hpo": "Human Phenotype Ontology",
+    "tst": "tuberculin skin test", "ppd": "purified protein derivative tuberculin", "bcg": "Bacille Calmette-Guerin",
+}  # fmt: skip
+# Acronyms that stand for more than one thing ("DM": dermatomyositis or diabetes mellitus): read as the meaning
+# that some source holds together with another word of the question ("amyopathic DM"), else left as written.
+AMBIGUOUS_ACRONYMS = {
+    "dm": ("dermatomyositis", "diabetes mellitus"), "ms": ("multiple sclerosis", "morphine sulfate"),
+    "pe": ("pulmonary embolism", "physical examination"), "pd": ("Parkinson disease", "peritoneal dialysis"),
+    "ad": ("atopic dermatitis", "Alzheimer disease"), "ada": ("adalimumab", "American Diabetes Association"),
+    "hs": ("hidradenitis suppurativa", "hereditary spherocytosis"),
 }  # fmt: skip
 # Words a question uses where consumer-health pages title the same question in another word ("prognosis" and
 # "What is the outlook for …?"): searched for in both forms, as acronyms are.
@@ -258,7 +284,8 @@ SEARCH_ALIASES = {
 SHORT_FORMS = {
     "benzo": "benzodiazepine", "benzos": "benzodiazepines", "abx": "antibiotics", "pt": "patient",
     "pts": "patients", "meds": "medicines", "htn": "hypertension", "afib": "atrial fibrillation",
-    "nitro": "nitroglycerin", "tox": "toxicology", "bupe": "buprenorphine", "yr": "year", "yrs": "years",
+    "nitro": "nitroglycerin", "tox": "toxicology", "bupe": "buprenorphine", "bup": "buprenorphine", "yr": "year",
+    "yrs": "years",
     "wk": "week", "wks": "weeks", "mo": "month", "mos": "months", "hr": "hour", "hrs": "hours", "f/u": "follow-up",
     "fx": "fracture", "fxs": "fractures", "tx": "treatment", "dx": "diagnosis", "hx": "history", "sx": "symptoms",
     "q2wk": "every other week", "q2w": "every other week", "qow": "every other week", "eow": "every other week",
@@ -539,6 +566,32 @@ def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
     return len(stem) >= 5 and any(stem in w for w in vocab if len(w) > len(stem))
 
 
+# How many of the rows holding every word of a name are read to find the words in its order.
+PHRASE_ROWS_READ = 50
+
+
+def holds_name(index: Index, name: str) -> bool:
+    """Some source holds `name`: its one word, or all its words in their order in one passage. "cholesterol
+    absorption inhibitors" (ezetimibe's class) is no name the LIPITOR label holds: it says each word, apart."""
+    lexical = index.lexical
+    stems = tokenize(name)
+    if not stems or any(s not in lexical.vocab for s in stems):
+        return False
+    if len(stems) == 1:
+        return True
+    said = f" {' '.join(stems)} "
+    chunks = index.chunks(_rows_with_all(index, stems)[:PHRASE_ROWS_READ].tolist())
+    return any(said in f" {' '.join(tokenize(c.text))} " for c in chunks.values())
+
+
+def _rows_with_all(index: Index, stems: list[str]) -> np.ndarray:
+    """The chunk rows that hold every one of `stems`."""
+    rows = index.lexical.rows_with(stems[0])
+    for stem in stems[1:]:
+        rows = np.intersect1d(rows, index.lexical.rows_with(stem))
+    return rows
+
+
 def _known_word(word: str, vocab: dict[str, int], common: frozenset[str]) -> bool:
     """An everyday English word, or one whose stem some source holds."""
     if word in common:
@@ -640,17 +693,27 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         question = rx.sub(full, question)
     question = ED_PLACE_RE.sub("emergency department", question)
 
-    def known(name: str) -> bool:  # some source holds every word of it
-        return _known_word(name, lexical.vocab, frozenset())
+    def known(name: str) -> bool:  # some source holds it: its word, or its words in their order
+        return holds_name(index, name)
 
     question = with_clipped_names(
         question, lambda w: w in english_words() or any(t in lexical.vocab for t in tokenize(w))
     )
-    question = with_generics(question, known, classes=not asks_amount(question))
+    classes = not asks_amount(question)
+    # a drug no source names is asked about as its class where a source names that ("on oxycodone and
+    # alprazolam … get her off the benzodiazepine": a quote about benzodiazepines is about alprazolam)
+    by_class = tuple(
+        d for d in asked_about(question)
+        if classes and not known(d) and any(known(c) for c in drug_names().classes.get(d, ()))
+    )  # fmt: skip
+    question = with_generics(question, known, classes=classes)
+    question = with_acronyms_read(question, index)
     rarest = float(math.log(1 + (lexical.size + 0.5) / 0.5))
     written = [w for w in TOKEN_RE.findall(question) if written_acronym(w) and w.lower() in ACRONYMS]  # "IVIG", "eGFR"
     spelt = [ACRONYMS[w.lower()] for w in written]
     spelt += [SEARCH_ALIASES[w] for w in dict.fromkeys(TOKEN_RE.findall(question.lower())) if w in SEARCH_ALIASES]
+    if "taper" in intents_of(question) and "taper" not in tokenize(question):
+        spelt.append("taper")  # the sources' word for bringing a dose down to stop
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
     entities = find_entities(question, index.entity_lexicon)
@@ -680,7 +743,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         for stem in tokenize(ACRONYMS[word.lower()]):
             acronym_of[stem] = acronym_of.get(stem, frozenset()) | frozenset(tokenize(word))
     intents = intents_of(question)
-    drugs = tuple(d for d in asked_about(question) if known(d))
+    drugs = tuple(d for d in asked_about(question) if known(d)) + by_class
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:
         intents += ("interaction",)  # "takes tamsulosin … wants Viagra": two drugs asked about together
     codes = frozenset(c for name in intents for c in INTENTS[name][1])
@@ -704,6 +767,34 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         focus=focus,
         acronym_of=acronym_of,
     )
+
+
+def with_acronyms_read(question: str, index: Index) -> str:
+    """The question with each ambiguous acronym (AMBIGUOUS_ACRONYMS) written out as the one meaning that some
+    passage holds together with another specific word of the question: "amyopathic DM" -> "amyopathic
+    dermatomyositis". An acronym no passage settles is left as written."""
+    lexical = index.lexical
+    out, last = [], 0
+    for m in TOKEN_RE.finditer(question):
+        word = m.group(0)
+        meanings = AMBIGUOUS_ACRONYMS.get(word.lower()) if written_acronym(word) else None
+        if not meanings:
+            continue
+        rest = question[: m.start()] + " " + question[m.end() :]
+        others = [t for t in dict.fromkeys(tokenize(rest)) if t in lexical.vocab and t not in generic_stems()]
+        others = [t for t in others if t not in everyday_stems()]
+        read = []
+        for meaning in meanings:
+            stems = tokenize(meaning)
+            if not stems or not holds_name(index, meaning):
+                continue
+            rows = _rows_with_all(index, stems)
+            if any(np.isin(lexical.rows_with(t), rows).any() for t in others if t not in stems):
+                read.append(meaning)
+        if len(read) == 1:
+            out += [question[last : m.start()], read[0]]
+            last = m.end()
+    return "".join(out) + question[last:] if out else question
 
 
 def written_acronym(word: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from .documents import PATH_SEP, Chunk
+from .lexical import tokenize
 from .query import AMOUNT_RE, Query
 from .sections import section_name
 
@@ -32,6 +33,7 @@ CUES = {
     "interaction": re.compile(
         r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b", re.I
     ),
+    "taper": re.compile(r"\btaper|\breduc\w* (?:the )?(?:daily )?dos\w* (?:to|by)\b", re.I),
     "method": re.compile(
         r"\b(was|were) (assessed|measured|evaluated|determined|quantified|detected|analy[sz]ed) (by|with|using)\b",
         re.I,
@@ -53,6 +55,19 @@ FREQUENCY_RE = re.compile(
 )
 TIME_WORDS = frozenset({"soon", "long", "when"})
 TIME_RE = re.compile(r"\bwithin \d|\b\d+(\s?[–-]\s?\d+)?\s(days?|weeks?|months?|hours?|years?)\b", re.I)
+# "Where in the body do the deposits form?", "which joints are affected?": a quote that names parts of the body
+WHERE_QUESTION_RE = re.compile(
+    r"^\W*where\b|\bwhere in the body\b|\b(?:which|what) (?:parts? of the body|body parts?|joints?|organs?"
+    r"|sites?|areas?|locations?)\b",
+    re.I,
+)
+MAX_PLACES_CUED = 3
+BODY_PART_RE = re.compile(
+    r"\b(?:joints?|hips?|shoulders?|elbows?|knees?|ankles?|wrists?|hands?|feet|foot|legs?|arms?|fingers?|toes?"
+    r"|skin|scalp|face|neck|chest|abdomen|spine|brain|eyes?|lungs?|liver|kidneys?|heart|muscles?|bones?"
+    r"|blood vessels|trunk|thighs?|buttocks?|groin|armpits?|mouth|throat|nose|ears?|lymph nodes?)\b",
+    re.I,
+)
 USUAL_WORDS = frozenset({"usual", "usually", "typical", "normal", "standard", "regular"})
 USUAL_RE = re.compile(r"\bmost patients\b|\brecommended (starting |initial )?dose\b|\busual\b", re.I)
 # The grade a guideline gives its own recommendations: the CDC's "(recommendation category: B; evidence type:
@@ -107,7 +122,7 @@ NOT_EVIDENCE_RE = re.compile(
 TABLE_RUN_RE = re.compile(r"(?:\d{1,3}(?:\.\d+)?%\s+[A-Z][^.%;]{2,60}?\s+){2}\d{1,3}(?:\.\d+)?%")
 SIGN_RE = re.compile(
     r"\b(?:symptoms?|signs?|features?|characteristics|frequency|freq|frequent|often|common|percent(?:age)?|hpo"
-    r"|proportion|how many)\b",
+    r"|proportion|how many)\b|%",  # "amyopathic DM: % with periorbital edema?"
     re.IGNORECASE,
 )
 # A pointer to another web site that a page's flattened text runs into a sentence ("… and/or infection
@@ -263,6 +278,12 @@ def cue_bonus(query: Query, quote: str) -> float:
         bonus += CUE_BONUS
     if query.words & TIME_WORDS and TIME_RE.search(quote):
         bonus += CUE_BONUS
+    if WHERE_QUESTION_RE.search(query.text):
+        # the more places a quote names, the more it says where ("most often the hips, shoulders, and elbows");
+        # not a place the question names itself ("where does the muscle weakness begin?": every quote says muscle)
+        asked = set(tokenize(query.text))
+        places = {m.group(0).lower() for m in BODY_PART_RE.finditer(quote)}
+        bonus += CUE_BONUS * min(sum(1 for p in places if not set(tokenize(p)) <= asked), MAX_PLACES_CUED)
     return bonus
 
 

@@ -208,6 +208,9 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         # a long question that names a drug's label is no patient's story about a condition
         ("A 58-year-old with moderate to severe hidradenitis suppurativa is starting Humira. What loading dose does "
          "the label give for this indication?", "“hidradenitis”"),
+        # a drug whose class no source names as a whole ("cholesterol absorption inhibitors": the LIPITOR label
+        # says each word, apart) is no drug the sources speak of
+        ("lipitor + ezetimibe - extra LDL lowering %?", "“ezetimibe”"),
     ],
 )  # fmt: skip
 def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
@@ -431,6 +434,33 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         ("8-year-old, 25 kg, Tourette's with disabling tics, starting oral haloperidol. What dose should therapy "
          "begin at, and what mg/kg/day range applies to Tourette's?", "labels/no-title",
          "lowest dose possible (0.5 mg per day)"),
+        # how a product is kept when travelling is its storage; "in utero" asks of pregnancy
+        ("adalimumab pens, pt travelling - how to keep them?", "labels/humira", "cool carrier with an ice pack"),
+        ("How long after birth can adalimumab still be detected in the blood of an infant who was exposed in utero?",
+         "labels/humira", "in utero for at least 3 months from birth"),
+        # TST, PPD and BCG are searched as the label writes them out
+        ("PPD cutoff for a positive TST before starting adalimumab? pt had BCG as a baby", "labels/humira",
+         "induration of ≥ 5 mm"),
+        # "bup" is buprenorphine; "after the last … dose" asks when, not how much
+        ("bup induction - how long after the last short-acting full agonist dose?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "wait at least 8–12 hours after the last dose"),
+        # a drug no source names (alprazolam) is asked about as its class, which the quote names
+        ("62-year-old woman on long-term oxycodone and alprazolam for years; we want to get her off the "
+         "benzodiazepine. How should it be stopped?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "should taper benzodiazepines gradually before"),
+        # an ambiguous acronym read as the meaning the sources hold with the question's other words; "%" asks
+        # how often
+        ("amyopathic DM: % with periorbital edema?", "medquad:GARD_0000306_2", "Periorbital edema 90%"),
+        # how to stop a short course without withdrawal is how to taper it, the guideline's word
+        ("34-year-old took oxycodone around the clock for 5 days after an ankle fracture; pain is settling. How "
+         "should I stop it to avoid withdrawal?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "reducing the daily dosage to 50% for 2 days"),
+        ("If a patient took opioids around the clock for about five days after surgery, how should the dose be "
+         "brought down when stopping?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "reducing the daily dosage to 50% for 2 days"),
+        # "where" is answered by the sentence that names the places
+        ("Where do the calcium deposits usually form in hyperphosphatemic familial tumoral calcinosis?",
+         "medquad:GHR_0000499_1", "most often the hips, shoulders, and elbows"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

@@ -54,6 +54,10 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         # when, relative to a dose, asks for no dose
         ("Does the label say when nitrates can safely be given after a dose?", ("warning",)),
         ("How many postmenopausal women took part in the phytate study?", ("dose", "method")),  # who took part
+        ("adalimumab pens, pt travelling - how to keep them?", ("storage",)),  # how a product is kept
+        ("Took oxycodone for 5 days. How should I stop it to avoid withdrawal?", ("taper",)),
+        ("How should the dose be brought down when stopping?", ("dose", "taper")),
+        ("How long can adalimumab be detected in an infant exposed in utero?", ("pregnancy", "pediatric")),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -409,6 +413,9 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("how much were clinical fractures cut?", False),
         ("After the dose is changed, how soon should lipid levels be checked?", False),
         ("How much grapefruit juice a day is too much?", True),
+        ("bup induction - how long after the last short-acting full agonist dose?", False),  # when, after a dose
+        ("What dose after the last week of the taper?", True),
+        ("How should the dose be brought down when stopping?", False),  # how to taper, not how much to give
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
@@ -493,6 +500,10 @@ def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, questi
         ("What is the dose of Humira?", "HUMIRA is a tumor necrosis factor blocker.", False),  # asks a dose
         ("What does CREST stand for?", "CREST is an acronym for the clinical features.", True),
         ("What if I miss a dose of Lipitor?", "If you miss a dose of LIPITOR, take it as soon as you remember.", True),
+        # "where" is said by the places a quote names
+        ("Where do the deposits form?", "Calcinosis occurs around the joints, most often the hips.", True),
+        ("Where do the deposits form?", "The deposits develop over time and vary in size.", False),
+        ("Where does the muscle weakness begin?", "Muscle weakness may be severe.", False),  # a place it names
     ],
 )
 def test_a_quote_that_says_what_is_asked_gains_a_cue(question: str, quote: str, bonus: bool) -> None:
@@ -519,6 +530,7 @@ def test_a_symptom_table_run_is_told_from_a_sentence(text: str, run: bool) -> No
         ("How many people with CREST syndrome have calcinosis?", True),
         ("How often is muscle weakness seen?", True),
         ("JDM: periorbital edema freq in the HPO list?", True),
+        ("amyopathic DM: % with periorbital edema?", True),
         ("How is Reynolds syndrome treated?", False),  # "how" alone asks no sign and no frequency
         ("How much atorvastatin with clarithromycin?", False),
         ("Is it inherited?", False),
@@ -812,3 +824,44 @@ def test_a_septic_patient_s_hold_question_gets_the_label_s_discontinue(label_eng
     # "septic" is said by "sepsis", "hold" by "discontinue"
     quotes = [b.quote for b in label_engine.ask("Pt on Humira presents to the ED septic. Hold the drug?").quotes()]
     assert any("Discontinue HUMIRA if a patient develops a serious infection or sepsis" in q for q in quotes), quotes
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("name", "held"),
+    [
+        ("organic nitrates", True),  # the VIAGRA label's words, in their order
+        ("alpha blockers", True),  # "alpha-blockers"
+        ("cholesterol absorption inhibitors", False),  # the LIPITOR label holds each word, never the name
+        ("atorvastatin", True),
+        ("ezetimibe", False),
+    ],
+)
+def test_a_name_is_held_only_with_its_words_in_order(label_engine, name: str, held: bool) -> None:  # type: ignore[no-untyped-def]
+    from bot.query import holds_name
+
+    assert holds_name(label_engine.index, name) is held
+
+
+@needs_spl
+def test_a_drug_whose_class_no_source_names_is_declined_by_name(label_engine) -> None:  # type: ignore[no-untyped-def]
+    query = analyse("lipitor + ezetimibe - extra LDL lowering %?", label_engine.index)
+    assert query.unknown == ("ezetimibe",) and query.drugs == ("atorvastatin",)
+    # a drug no source names whose class a source names is asked about as that class
+    query = analyse("on isosorbide mononitrate and Viagra - any interaction?", label_engine.index)
+    assert "isosorbide mononitrate" in query.drugs and "nitrates" in query.text
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "read"),
+    [
+        ("Humira in a pt with MS?", "Humira in a pt with multiple sclerosis?"),  # the label's demyelinating disease
+        ("MS?", "MS?"),  # nothing else in the question settles which meaning
+        ("Is DM a risk with atorvastatin?", "Is DM a risk with atorvastatin?"),
+    ],
+)
+def test_an_ambiguous_acronym_is_read_as_the_meaning_the_sources_settle(label_engine, question: str, read: str) -> None:  # type: ignore[no-untyped-def]
+    from bot.query import with_acronyms_read
+
+    assert with_acronyms_read(question, label_engine.index) == read
