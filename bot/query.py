@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -693,7 +693,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         question = rx.sub(full, question)
     question = ED_PLACE_RE.sub("emergency department", question)
 
-    def known(name: str) -> bool:  # some source holds it: its word, or its words in their order
+    @cache
+    def known(name: str) -> bool:  # some source holds it: its word, or its words in their order (once a name)
         return holds_name(index, name)
 
     question = with_clipped_names(
@@ -712,7 +713,8 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     written = [w for w in TOKEN_RE.findall(question) if written_acronym(w) and w.lower() in ACRONYMS]  # "IVIG", "eGFR"
     spelt = [ACRONYMS[w.lower()] for w in written]
     spelt += [SEARCH_ALIASES[w] for w in dict.fromkeys(TOKEN_RE.findall(question.lower())) if w in SEARCH_ALIASES]
-    if "taper" in intents_of(question) and "taper" not in tokenize(question):
+    intents = intents_of(question)
+    if "taper" in intents and "taper" not in tokenize(question):
         spelt.append("taper")  # the sources' word for bringing a dose down to stop
     search_text = f"{question} ({'; '.join(spelt)})" if spelt else question
     words = [w for w in TOKEN_RE.findall(search_text.lower()) if w not in CHATTER and w not in MANNER]
@@ -742,7 +744,6 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     for word in written:
         for stem in tokenize(ACRONYMS[word.lower()]):
             acronym_of[stem] = acronym_of.get(stem, frozenset()) | frozenset(tokenize(word))
-    intents = intents_of(question)
     drugs = tuple(d for d in asked_about(question) if known(d)) + by_class
     if "interaction" not in intents and len(same_drugs(entities + drugs)) >= 2:
         intents += ("interaction",)  # "takes tamsulosin … wants Viagra": two drugs asked about together

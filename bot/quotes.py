@@ -6,6 +6,7 @@ a quote is the kind of thing a question asks for."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .documents import PATH_SEP, Chunk
 from .lexical import tokenize
@@ -262,6 +263,12 @@ def graded(text: str, start: int, end: int) -> bool:
     return bool(following) and GRADE_RE.fullmatch(following) is not None
 
 
+@lru_cache(maxsize=256)
+def _stems(text: str) -> frozenset[str]:
+    """The stems of a question or of a body place, once each (cue_bonus is asked for every candidate quote)."""
+    return frozenset(tokenize(text))
+
+
 def cue_bonus(query: Query, quote: str) -> float:
     """What a quote gains for saying the kind of thing the question asks for: an amount for a dose
     question, "most patients" or "recommended" for the usual dose."""
@@ -281,9 +288,9 @@ def cue_bonus(query: Query, quote: str) -> float:
     if WHERE_QUESTION_RE.search(query.text):
         # the more places a quote names, the more it says where ("most often the hips, shoulders, and elbows");
         # not a place the question names itself ("where does the muscle weakness begin?": every quote says muscle)
-        asked = set(tokenize(query.text))
+        asked = _stems(query.text)
         places = {m.group(0).lower() for m in BODY_PART_RE.finditer(quote)}
-        bonus += CUE_BONUS * min(sum(1 for p in places if not set(tokenize(p)) <= asked), MAX_PLACES_CUED)
+        bonus += CUE_BONUS * min(sum(1 for p in places if not _stems(p) <= asked), MAX_PLACES_CUED)
     return bonus
 
 
