@@ -71,12 +71,19 @@ def split_title(title: str) -> tuple[str, str | None]:
     return (m.group("topic"), m.group("question")) if m else (title or "", None)
 
 
+def focus_key(title: str) -> str:
+    """The key a document's title gives the focus lexicon: its topic's stemmed words ("" when the title is no
+    short name of a condition or drug)."""
+    key = title_key(split_title(title or "")[0])
+    return key if len(key) >= 3 and len(key.split()) <= FOCUS_MAX_WORDS else ""
+
+
 def focus_lexicon(titles: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
     """Short document titles (a condition's or a drug's name) -> the document numbers with that title."""
     out: dict[str, list[int]] = {}
     for doc_no, title in titles:
-        key = title_key(split_title(title or "")[0])
-        if key and len(key) >= 3 and len(key.split()) <= FOCUS_MAX_WORDS:
+        key = focus_key(title)
+        if key:
             out.setdefault(key, []).append(doc_no)
     return out
 

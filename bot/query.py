@@ -35,7 +35,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dose": (
         # "long-term high-dose therapy" describes the patient: it asks for no dose ("a low dose" may)
         r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b"
-        r"|\bhow (should|do|to) \w+ (take|use|give|start)|\bhow (should|is|are) \w+ (be )?(started|initiated|dosed)\b"
+        r"|\bhow (should|do|to) \w+ (take|use|give|start)"
+        r"|\bhow (should|is|are) (\w+ ){1,2}(be )?(started|initiated|dosed)\b"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|\b(up)?titrat\w*|" + TREATED_WITH,
         ("34068-7", "43678-2"),
     ),
@@ -121,8 +122,7 @@ AMOUNT = (
 AMOUNT_RE = re.compile(AMOUNT, re.I)
 AMOUNT_QUESTION_RE = re.compile(
     r"(?<!low-)(?<!high-)(?<!low )(?<!high )\b(dose|doses|dosage|dosages|dosing)\b(?!-)|\bhow much\b|\bmg\b"
-    + "|"
-    + TREATED_WITH,
+    r"|\bhow (should|is|are) (\w+ ){1,2}(be )?dosed\b" + "|" + TREATED_WITH,
     re.I,
 )  # "low-dose colchicine" names a regimen, "dose-dependent" an effect: neither asks for an amount
 # A question that asks for a measure that is not a dose ("what alcohol concentration", "what percentage") is
@@ -204,7 +204,9 @@ NOT_AMOUNT_RE = re.compile(
     r"|\bdos\w* (is |was |are |were |be |has been )?(chang|adjust|increas|reduc|lower|titrat)|\bhow soon\b"
     # "by how much", "how much higher was the risk": the size of a difference, not an amount to give
     r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b"
-    r"|\bdos\w* (be |is )?(brought|stepped|taken) down\b",  # how to taper, not how much to give
+    r"|\bdos\w* (be |is )?(brought|stepped|taken) down\b"  # how to taper, not how much to give
+    # "the dosing interval in renal or hepatic dysfunction": how it is changed for the organ, not an amount
+    r"|\bdos\w* intervals?\b.{0,40}\b(renal|hepatic|kidney|liver)\b",
     re.I,
 )  # "how long after a dose …" asks when, "separate the doses" how to time them, "how much space" how far: not how much
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
@@ -289,7 +291,7 @@ SHORT_FORMS = {
     "wk": "week", "wks": "weeks", "mo": "month", "mos": "months", "hr": "hour", "hrs": "hours", "f/u": "follow-up",
     "fx": "fracture", "fxs": "fractures", "tx": "treatment", "dx": "diagnosis", "hx": "history", "sx": "symptoms",
     "q2wk": "every other week", "q2w": "every other week", "qow": "every other week", "eow": "every other week",
-    "qwk": "every week",
+    "qwk": "every week", "vax": "vaccines", "vaxx": "vaccines", "vaccs": "vaccines",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 # "w/" short forms: "acute w/drawal", "w/d", "w/o food", "naloxone w/ their rx"
@@ -532,6 +534,12 @@ def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> st
         return stem  # "pressor" of "vasopressor": the end of a word the sources use, not a misspelt "professor"
     named = [t for e in entities for t in tokenize(e) if t in vocab]
     pool = named + [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 2]
+    # letters typed in the wrong order ("chron" for "crohn"): the one known word of the same letters wins
+    # over a longer word that merely starts the same way ("chronic")
+    letters = sorted(stem)
+    shuffled = [w for w in pool if len(w) == len(stem) and sorted(w) == letters]
+    if len(shuffled) == 1:
+        return shuffled[0]
     match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)
     return match[0] if match else stem
 

@@ -34,6 +34,8 @@ CUES = {
     "interaction": re.compile(
         r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b", re.I
     ),
+    # "Store HUMIRA in a refrigerator at 36ºF to 46ºF (2ºC to 8ºC)": where and at what temperature it is kept
+    "storage": re.compile(r"\d\s?[º°˚]\s?[FC]\b|\brefrigerat|\broom temperature\b", re.I),
     "taper": re.compile(r"\btaper|\breduc\w* (?:the )?(?:daily )?dos\w* (?:to|by)\b", re.I),
     "method": re.compile(
         r"\b(was|were) (assessed|measured|evaluated|determined|quantified|detected|analy[sz]ed) (by|with|using)\b",

@@ -9,7 +9,6 @@ document's score). Meaning is judged on the passage, words on the document.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,14 @@ from typing import Protocol
 import numpy as np
 
 from .embedding import Embedder
-from .focus import QTYPE_NAMES, find_focus, focus_lexicon, question_types, split_title
+from .focus import find_focus, question_types
 from .index import Index, document_text
 from .lexical import Lexical
 from .query import corrected
 from .ranker import FEATURES, Ranker, load_ranker, reciprocal
+from .shapes import from_store as shapes_from_store
+from .shapes import read as read_shapes
+from .shapes import type_bits
 from .vectors import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS
 
 METHODS = ("bm25", "dense", "hybrid", "final", "learned")
@@ -296,34 +298,13 @@ def short_chunk_penalty(index: Index) -> np.ndarray:
     return np.where(whole, 0.0, penalty).astype(np.float32)
 
 
-def type_bits(types: tuple[str, ...]) -> int:
-    return sum(1 << QTYPE_NAMES.index(t) for t in types if t in QTYPE_NAMES)
-
-
 def question_shapes(index: Index) -> tuple[dict[str, list[int]], np.ndarray]:
     """The index's focus lexicon (short document titles -> document numbers) and, per chunk row, the
-    question types its section heading, or else the question its document answers, asks (bit mask)."""
+    question types its section heading, or else the question its document answers, asks (bit mask): as the
+    build stored them (`bot/shapes.py`), else computed from its chunk store."""
     if index.db is None:  # a vectors-only index (benchmarks)
         return {}, np.zeros(0, dtype=np.int32)
-    number = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
-    titles = []
-    doc_types: dict[str, int] = {}
-    asked_types: dict[str, int] = {}  # by the question without its title: FAQ questions repeat a template
-    for doc_id, title, meta in index.db.execute("SELECT id, title, meta FROM documents"):
-        if doc_id in number:
-            titles.append((number[doc_id], title))
-        asked = json.loads(meta).get("question") if '"question"' in meta else split_title(title)[1]
-        if isinstance(asked, str):
-            template = asked.replace(title, " ") if title else asked
-            bits = asked_types.get(template)
-            if bits is None:
-                bits = asked_types[template] = type_bits(question_types(template))
-            doc_types[doc_id] = bits
-    heads: dict[str, int] = {}
-    types = []
-    for doc_id, heading in index.db.execute("SELECT doc_id, heading FROM chunks ORDER BY row"):
-        bits = heads.get(heading)
-        if bits is None:
-            bits = heads[heading] = type_bits(question_types(heading)) if heading else 0
-        types.append(bits or doc_types.get(doc_id, 0))
-    return focus_lexicon(titles), np.array(types, dtype=np.int32)
+    shapes = read_shapes(index.path, index.manifest, index.size, index.doc_ids)
+    if shapes is None:
+        shapes = shapes_from_store(index.db, index.doc_ids)
+    return shapes.lexicon(), shapes.rows

@@ -211,6 +211,9 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         # a drug whose class no source names as a whole ("cholesterol absorption inhibitors": the LIPITOR label
         # says each word, apart) is no drug the sources speak of
         ("lipitor + ezetimibe - extra LDL lowering %?", "“ezetimibe”"),
+        # a dose of a drug no source names is not asked about as its class ("opioid antagonists")
+        ("How should naldemedine be dosed for opioid-induced constipation in a patient on long-term opioids?",
+         "“naldemedine”"),
     ],
 )  # fmt: skip
 def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
@@ -461,6 +464,17 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # "where" is answered by the sentence that names the places
         ("Where do the calcium deposits usually form in hyperphosphatemic familial tumoral calcinosis?",
          "medquad:GHR_0000499_1", "most often the hips, shoulders, and elbows"),
+        # "vax"; "Chron's" (letters swapped) is Crohn's, not "chronic"
+        ("adalimumab + live vax ok?", "labels/humira", "except for live vaccines"),
+        ("38-year-old man with moderate to severe Chron's disease is starting adalimumab. What are the induction "
+         "doses on day 1 and day 15?", "labels/humira", "Initial dose (Day 1): 160 mg"),
+        # the dosing interval in renal or hepatic dysfunction: how it changes, not an amount
+        ("71M with CKD stage 4 is being moved onto an ER/LA opioid. What does the CDC 2022 guideline advise about "
+         "the dosing interval in renal or hepatic dysfunction?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "consider a longer dosing interval"),
+        # how a product is kept: the temperature, not the carton list
+        ("How should Humira pens be stored, and can a pen that froze be used after it thaws?", "labels/humira",
+         "36ºF to 46ºF"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

@@ -416,6 +416,11 @@ def test_a_measure_is_given_by_a_number_with_its_sign(measure: str, text: str, g
         ("bup induction - how long after the last short-acting full agonist dose?", False),  # when, after a dose
         ("What dose after the last week of the taper?", True),
         ("How should the dose be brought down when stopping?", False),  # how to taper, not how much to give
+        ("How should naldemedine be dosed for opioid-induced constipation?", True),
+        ("How should opioid antagonists be dosed?", True),  # the drug said as its class: two words
+        ("Infant exposed in utero (mom dosed through the 3rd trimester) - ok to give live vaccines?", False),
+        # how the interval changes for the organ, not an amount ("consider a longer dosing interval")
+        ("What does the CDC advise about the dosing interval in renal or hepatic dysfunction?", False),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_an_amount(question: str, amount: bool) -> None:
@@ -504,6 +509,10 @@ def test_a_label_s_doses_are_for_the_indication_asked_about(label_engine, questi
         ("Where do the deposits form?", "Calcinosis occurs around the joints, most often the hips.", True),
         ("Where do the deposits form?", "The deposits develop over time and vary in size.", False),
         ("Where does the muscle weakness begin?", "Muscle weakness may be severe.", False),  # a place it names
+        # how a product is kept: where and at what temperature, not how it is packed
+        ("How should Humira pens be stored?", "HUMIRA must be refrigerated at 36°F to 46°F (2°C to 8°C).", True),
+        ("How should Humira pens be stored?", "Store at 20ºC to 25ºC (68ºF to 77ºF).", True),
+        ("How should Humira pens be stored?", "Prefilled Syringe Carton – 40 mg", False),
     ],
 )
 def test_a_quote_that_says_what_is_asked_gains_a_cue(question: str, quote: str, bonus: bool) -> None:
@@ -736,6 +745,21 @@ def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
     vocab = {"vasopressor": 0, "professor": 1, "frozen": 2}
     assert corrected("pressor", vocab, ()) == "pressor"  # not "professor"
     assert corrected("froze", vocab, ()) == "frozen"
+
+
+@pytest.mark.parametrize(
+    ("stem", "vocab", "fixed"),
+    [
+        ("chron", {"crohn", "chronic", "chronolog"}, "crohn"),  # letters swapped, not the start of "chronic"
+        ("chron", {"chronic"}, "chronic"),  # no word of its letters: the closest
+        ("recieve", {"receiv", "receive", "recipe"}, "receive"),
+        ("tonsil", {"tonsil", "tinsol"}, "tonsil"),  # known as written
+    ],
+)
+def test_letters_typed_in_the_wrong_order_are_the_word_of_those_letters(stem: str, vocab: set[str], fixed: str) -> None:
+    from bot.query import corrected
+
+    assert corrected(stem, dict.fromkeys(vocab, 0), ()) == fixed
 
 
 @needs_spl
