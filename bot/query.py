@@ -534,14 +534,21 @@ def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> st
         return stem  # "pressor" of "vasopressor": the end of a word the sources use, not a misspelt "professor"
     named = [t for e in entities for t in tokenize(e) if t in vocab]
     pool = named + [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 2]
-    # letters typed in the wrong order ("chron" for "crohn"): the one known word of the same letters wins
-    # over a longer word that merely starts the same way ("chronic")
-    letters = sorted(stem)
-    shuffled = [w for w in pool if len(w) == len(stem) and sorted(w) == letters]
-    if len(shuffled) == 1:
-        return shuffled[0]
+    # a letter typed in the wrong place ("chron" for "crohn"): the one known word it makes when moved back wins
+    # over a longer word that merely starts the same way ("chronic"); not for a name with digits ("RPL23" is
+    # no "RPL32"), and letters swapped far apart are no slip ("marek" is no "maker", "cronic" no "crocin")
+    moved = [w for w in pool if _one_letter_moved(stem, w)]
+    if len(moved) == 1 and not any(ch.isdigit() for ch in stem):
+        return moved[0]
     match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)
     return match[0] if match else stem
+
+
+def _one_letter_moved(a: str, b: str) -> bool:
+    """`b` is `a` with one letter moved elsewhere ("chron" -> "crohn", "recieve" -> "receive")."""
+    if len(a) != len(b) or a == b:
+        return False
+    return any(a[:i] + a[i + 1 :] == b[:j] + b[j + 1 :] and a[i] == b[j] for i in range(len(a)) for j in range(len(b)))
 
 
 def _near_english(word: str, common: frozenset[str]) -> bool:

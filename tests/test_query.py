@@ -754,9 +754,12 @@ def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
         ("chron", {"chronic"}, "chronic"),  # no word of its letters: the closest
         ("recieve", {"receiv", "receive", "recipe"}, "receive"),
         ("tonsil", {"tonsil", "tinsol"}, "tonsil"),  # known as written
+        ("coatmer", {"coartem", "coatom"}, "coatom"),  # other letters rearranged: no slip
+        ("cronic", {"crocin", "chronic"}, "chronic"),  # two letters swapped far apart: no slip
+        ("rpl23", {"rpl32", "rpl2"}, "rpl2"),  # a gene's digits are no typing slip
     ],
 )
-def test_letters_typed_in_the_wrong_order_are_the_word_of_those_letters(stem: str, vocab: set[str], fixed: str) -> None:
+def test_a_letter_typed_in_the_wrong_place_is_moved_back(stem: str, vocab: set[str], fixed: str) -> None:
     from bot.query import corrected
 
     assert corrected(stem, dict.fromkeys(vocab, 0), ()) == fixed
