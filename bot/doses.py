@@ -74,8 +74,14 @@ Q = TypeVar("Q", bound=Quoted)
 
 
 def ages_in(text: str) -> list[int]:
-    """The ages a question gives ("a 13 year old", "my son is 14")."""
-    return [int(m.group(1) or m.group(2)) for m in AGE_RE.finditer(text)]
+    """The ages a question gives ("a 13 year old", "my son is 14"); for a band ("a child aged 6 to under 12
+    years", as a label's dosing row says it), its lowest age, which that row covers ("under 12" holds no 12)."""
+    bands = [(m.start(), m.end(), int(m.group(1))) for m in AGE_BAND_RE.finditer(text)]
+    out = []
+    for m in AGE_RE.finditer(text):
+        band = next((low for start, end, low in bands if start <= m.start() < end), None)
+        out.append(band if band is not None else int(m.group(1) or m.group(2)))
+    return out
 
 
 def population(question: str) -> str | None:

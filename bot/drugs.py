@@ -87,11 +87,15 @@ def drug_names() -> DrugNames:
     return parse(files("bot").joinpath("data", DATA_FILE).read_text(encoding="utf-8"))
 
 
-def with_generics(question: str, known: Callable[[str], bool], *, classes: bool = True) -> str:
+def with_generics(
+    question: str, known: Callable[[str], bool], *, classes: bool = True, general: Callable[[str], bool] | None = None
+) -> str:
     """The question with each drug name that no source holds written as one the sources do hold: a brand as
     its generic ("haldol dose elderly" -> "haloperidol dose elderly" over a haloperidol label that never says
     Haldol), else a drug as its class ("on isosorbide mononitrate … sildenafil" -> "on nitrates … sildenafil"
-    over a label that contraindicates "organic nitrates"; not with `classes` false: a class has no dose)."""
+    over a label that contraindicates "organic nitrates"; not with `classes` false: a class has no dose; nor
+    for a drug of a class that is `general`, one most sources speak of: in an opioid guideline "oliceridine"
+    read as "opioids" would be answered by any passage)."""
     names = drug_names()
     out, last = [], 0
     for start, end, generic in names.named_in(question):
@@ -99,6 +103,8 @@ def with_generics(question: str, known: Callable[[str], bool], *, classes: bool 
         if known(written):
             continue
         kinds = names.classes.get(generic, ()) if classes else ()
+        if general is not None and any(general(k) for k in kinds):
+            kinds = ()
         said = [n for n in (generic, *kinds) if n != written.lower() and known(n)]
         if said:
             out += [question[last:start], said[0]]

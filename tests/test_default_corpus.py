@@ -214,6 +214,9 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         # a dose of a drug no source names is not asked about as its class ("opioid antagonists")
         ("How should naldemedine be dosed for opioid-induced constipation in a patient on long-term opioids?",
          "“naldemedine”"),
+        # nor a drug of a class nearly every passage names (opioids, in an opioid guideline)
+        ("What does the CDC 2022 opioid guideline say about using oliceridine for acute postoperative pain?",
+         "“oliceridine”"),
     ],
 )  # fmt: skip
 def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
@@ -475,6 +478,14 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # how a product is kept: the temperature, not the carton list
         ("How should Humira pens be stored, and can a pen that froze be used after it thaws?", "labels/humira",
          "36ºF to 46ºF"),
+        ("family flying abroad w/ adalimumab pens - fridge temp + how to carry them?", "labels/humira",
+         "36°F to 46°F"),
+        # "infxn", "RCTs" (spelt out: the label says "controlled … clinical trials"), "pt-yrs"
+        ("serious infxn rate humira vs control in the RCTs, per 100 pt-yrs?", "labels/humira",
+         "4.6 per 100 patient-years"),
+        # an age band asked as the dosing row says it
+        ("What is the dose of Triaminic Night Time Cold and Cough for a child aged 6 to under 12 years?",
+         "labels/cough", "2 teaspoonfuls (10 mL)"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(

@@ -685,7 +685,10 @@ def test_a_highlights_dose_means_what_the_section_it_points_to_is_for(
 
 
 @pytest.mark.parametrize(("question", "ages"), [("my son is 14 - how many mL?", [14]), ("a 72-year-old man", [72]),
-                                                ("my INR is 3", [])])  # fmt: skip
+                                                ("my INR is 3", []),
+                                                # a band as a dosing row says it: its lowest age
+                                                ("dose for a child aged 6 to under 12 years?", [6]),
+                                                ("kids 6-11 yrs", [6]), ("12 years and over", [12])])  # fmt: skip
 def test_the_ages_a_question_gives(question: str, ages: list[int]) -> None:
     from bot.doses import ages_in
 
