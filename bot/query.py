@@ -131,7 +131,8 @@ MEASURE_QUESTION_RE = re.compile(
     r"\bwhat (?:[\w-]+ ){0,2}(concentration|percentage|percent|proportion|ratio|temperature)s?\b", re.I
 )
 MEASURE_SIGNS = {
-    "concentration": r"concentrat|%|\bmg/m?l\b",
+    # "1 µM of IP6", "2 mmol/L", "10 ng/mL" (molar units as written: "5 mm" is a length)
+    "concentration": r"concentrat|%|\b\w*g/m?l\b|mol/l\b|\d\s?(?-i:[µμnmp]?M)\b",
     "percentage": r"%|\bper ?cent",
     "percent": r"%|\bper ?cent",
     "proportion": r"%|\bper ?cent|\bproportion|\bin \d+\b|\b(?:a|one|two) (?:third|quarter|fifth)s?\b|\bhalf\b",
@@ -264,7 +265,7 @@ ACRONYMS = {
     "bmd": "bone mineral density", "ipc": "infection prevention and control", "hai": "health care-associated infection",
     "hais": "health care-associated infections", "icu": "intensive care unit", "hpo": "Human Phenotype Ontology",
     "tst": "tuberculin skin test", "ppd": "purified protein derivative tuberculin", "bcg": "Bacille Calmette-Guerin",
-    "rct": "randomized controlled trial", "rcts": "randomized controlled trials",
+    "rct": "randomized controlled trial", "rcts": "randomized controlled trials", "ais": "aromatase inhibitors",
 }  # fmt: skip
 # Acronyms that stand for more than one thing ("DM": dermatomyositis or diabetes mellitus): read as the meaning
 # that some source holds together with another word of the question ("amyopathic DM"), else left as written.
@@ -334,6 +335,8 @@ SYNONYMS = (
     # "how should the benzo be stopped?": the label's "discontinue", the guideline's "taper"
     "stop stopped stopping discontinue discontinued discontinuing discontinuation interrupt taper tapered tapering",
     "titrate titrated titrating titration uptitrate uptitrated uptitrating uptitration",
+    # "opioids given for pain": an older label's "CNS depressants such as anesthetics, opiates, and alcohol"
+    "opioid opioids opiate opiates",
 )
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
@@ -593,6 +596,19 @@ PHRASE_ROWS_READ = 50
 GENERAL_CLASS_SHARE = 0.10
 
 
+@lru_cache(maxsize=1)
+def _class_stems() -> tuple[str, ...]:
+    """Every drug class of the drug names, as stems joined by spaces (" opioid ", " aromatas inhibitor ")."""
+    return tuple(sorted({f" {' '.join(tokenize(c))} " for cs in drug_names().classes.values() for c in cs} - {"  "}))
+
+
+def names_a_class(question: str) -> bool:
+    """The question names a drug class ("opioids", "benzodiazepines", "AIs": aromatase inhibitors)."""
+    spelt = [ACRONYMS[w.lower()] for w in TOKEN_RE.findall(question) if written_acronym(w) and w.lower() in ACRONYMS]
+    said = f" {' '.join(tokenize(' '.join([question, *spelt])))} "
+    return any(c in said for c in _class_stems())
+
+
 def holds_name(index: Index, name: str) -> bool:
     """Some source holds `name`: its one word, or all its words in their order in one passage. "cholesterol
     absorption inhibitors" (ezetimibe's class) is no name the LIPITOR label holds: it says each word, apart."""
@@ -723,7 +739,11 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     question = with_clipped_names(
         question, lambda w: w in english_words() or any(t in lexical.vocab for t in tokenize(w))
     )
-    classes = not asks_amount(question)
+    # a drug is read as its class only beside another drug the sources hold or a drug class the question names
+    # ("on isosorbide mononitrate … Viagra", "on long-term diazepam now needs an opioid", "off the benzo"): alone,
+    # its class's passages are about other drugs ("Is pimavanserin an option for psychosis in Parkinson's?" read
+    # as "atypical antipsychotics" got haloperidol's boxed warning)
+    classes = not asks_amount(question) and (any(known(d) for d in asked_about(question)) or names_a_class(question))
 
     @cache
     def general(name: str) -> bool:  # a class most passages name: the sources' whole subject, no stand-in

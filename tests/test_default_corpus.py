@@ -217,6 +217,8 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         # nor a drug of a class nearly every passage names (opioids, in an opioid guideline)
         ("What does the CDC 2022 opioid guideline say about using oliceridine for acute postoperative pain?",
          "“oliceridine”"),
+        # nor a drug asked about alone: its class's passages are about other drugs (haloperidol's boxed warning)
+        ("Is pimavanserin an option for psychosis in a patient with Parkinson's disease?", "“pimavanserin”"),
     ],
 )  # fmt: skip
 def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
@@ -483,6 +485,12 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # "infxn", "RCTs" (spelt out: the label says "controlled … clinical trials"), "pt-yrs"
         ("serious infxn rate humira vs control in the RCTs, per 100 pt-yrs?", "labels/humira",
          "4.6 per 100 patient-years"),
+        # a drug no source names beside a class the question names is asked about as its own class
+        ("Pt on long-term diazepam now needs an opioid for pain. What does the CDC guideline say about "
+         "co-prescribing?", "guidelines/cdc-2022-opioid-rr7103a1-H", "benzodiazepines concurrently"),
+        # "opioids" said as an older label says it: "opiates"
+        ("haldol + opioids - does it potentiate them?", "labels/no-title",
+         "potentiating CNS depressants such as anesthetics, opiates"),
         # an age band asked as the dosing row says it
         ("What is the dose of Triaminic Night Time Cold and Cough for a child aged 6 to under 12 years?",
          "labels/cough", "2 teaspoonfuls (10 mL)"),

@@ -376,6 +376,9 @@ def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
     [
         ("concentration", "Use a handrub with 60-80% alcohol.", True),
         ("concentration", "Regarding hand washing stations, WHO recommends one basin per every 10 beds.", False),
+        ("concentration", "We show that 1 µM of IP6 inhibits osteoclastogenesis.", True),  # molar units
+        ("concentration", "Serum levels of 10 ng/mL and 2 mmol/L.", True),
+        ("concentration", "A 5 mm ureteral stone.", False),  # a length, not millimolar
         ("distance", "recommending one patient per bed with adequate spacing (1 metre between beds)", True),
         ("distance", "Standards for bed occupancy should be one patient per bed with adequate spacing.", False),
         ("percentage", "Calcinosis occurs in 20-30 percent of children.", True),
@@ -740,6 +743,27 @@ def test_example_words(question: str, examples: set[str]) -> None:
     from bot.query import example_words
 
     assert example_words(question) == examples
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Pt on long-term diazepam now needs an opioid for pain.", True),
+        ("Do steroidal AIs cause more musculoskeletal symptoms?", True),  # aromatase inhibitors, spelt out
+        ("want to come off the benzodiazepine", True),
+        ("Is pimavanserin an option for psychosis in Parkinson's disease?", False),
+    ],
+)
+def test_which_questions_name_a_drug_class(question: str, names: bool) -> None:
+    from bot.query import names_a_class
+
+    assert names_a_class(question) is names
+
+
+def test_opioids_are_said_as_opiates_too() -> None:
+    from bot.query import synonym_stems
+
+    assert "opiat" in synonym_stems()["opioid"] and "opioid" in synonym_stems()["opiat"]
 
 
 def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
