@@ -80,9 +80,13 @@ def focus_key(title: str) -> str:
 
 def focus_lexicon(titles: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
     """Short document titles (a condition's or a drug's name) -> the document numbers with that title."""
+    return lexicon_of((doc_no, focus_key(title)) for doc_no, title in titles)
+
+
+def lexicon_of(keys: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
+    """Focus keys of document numbers ("" for none) -> the numbers of the documents with each key."""
     out: dict[str, list[int]] = {}
-    for doc_no, title in titles:
-        key = focus_key(title)
+    for doc_no, key in keys:
         if key:
             out.setdefault(key, []).append(doc_no)
     return out

@@ -542,7 +542,8 @@ def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> st
     # a letter typed in the wrong place ("chron" for "crohn"): the one known word it makes when moved back wins
     # over a longer word that merely starts the same way ("chronic"); not for a name with digits ("RPL23" is
     # no "RPL32"), and letters swapped far apart are no slip ("marek" is no "maker", "cronic" no "crocin")
-    moved = [w for w in pool if _one_letter_moved(stem, w)]
+    letters = sorted(stem)  # the same letters first: a cheap test before trying each move
+    moved = [w for w in pool if len(w) == len(stem) and sorted(w) == letters and _one_letter_moved(stem, w)]
     if len(moved) == 1 and not any(ch.isdigit() for ch in stem):
         return moved[0]
     match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)

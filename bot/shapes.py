@@ -21,7 +21,7 @@ import numpy as np
 
 from .chunking import content_hash
 from .documents import Chunk, Document
-from .focus import FOCUS_MAX_WORDS, QTYPE_NAMES, QTYPES, focus_key, question_types, split_title
+from .focus import FOCUS_MAX_WORDS, QTYPE_NAMES, QTYPES, focus_key, lexicon_of, question_types, split_title
 
 SHAPES = "shapes"  # the folder in a build
 DOCS_FILE = "docs.json"  # [[document id, focus key or "", type bits], …] in the documents' row order
@@ -73,11 +73,7 @@ class Shapes:
 
     def lexicon(self) -> dict[str, list[int]]:
         """The focus lexicon: focus key -> the numbers of the documents with it."""
-        out: dict[str, list[int]] = {}
-        for no, (_doc_id, key, _bits) in enumerate(self.docs):
-            if key:
-                out.setdefault(key, []).append(no)
-        return out
+        return lexicon_of((no, key) for no, (_doc_id, key, _bits) in enumerate(self.docs))
 
     def save(self, folder: Path) -> None:
         folder.mkdir()
@@ -96,7 +92,8 @@ def from_store(db: sqlite3.Connection, doc_ids: Sequence[str]) -> Shapes:
     of_doc: dict[str, tuple[str, int]] = {}
     for doc_id, title, meta in db.execute("SELECT id, title, meta FROM documents"):
         if doc_id in wanted:
-            bits = typer.document(title or "", json.loads(meta) if meta else {})
+            # only a document whose metadata names a question is parsed (most say nothing of one)
+            bits = typer.document(title or "", json.loads(meta) if meta and '"question"' in meta else {})
             of_doc[doc_id] = (focus_key(title or ""), -1 if bits is None else bits)
     docs = [(d, *of_doc.get(d, ("", -1))) for d in doc_ids]
     doc_bits = {d: max(bits, 0) for d, _key, bits in docs}
