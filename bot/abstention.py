@@ -145,6 +145,10 @@ def word_coverage(query: Query, chunks: list[Chunk], index: Index) -> float:
         doc = info.get(chunk.doc_id)
         context = " ".join((doc.title if doc else "", chunk.heading, section_name(chunk.code) or ""))
         words = set(tokenize(chunk.text)) | set(tokenize(context))
+        # a drug asked about is named where the chunk names its class ("hydrocodone": the guideline's "opioids")
+        for drug in query.drugs:
+            if names_any(f"{context} {chunk.text}", (drug,), classes=True):
+                words |= set(tokenize(drug))
         # a word counts where the chunk says it or a word SYNONYMS says it with ("traveling" for "flying")
         held = sum(w for t, w in weights.items() if t in words or query.aliases.get(t, frozenset()) & words)
         best = max(best, held / total)

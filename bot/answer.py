@@ -275,6 +275,7 @@ def build_answer(
     # the drugs asked about besides those with a label ("haloperidol with lithium": lithium)
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     missed = "missed_dose" in query.intents
+    storing = "storage" in query.intents
     signs = bool(SIGN_RE.search(query.text))  # asks for signs or how often: a symptom table's run answers
     population = query.amount and bool(POPULATION_RE.search(query.text))
     focus_stems = set(query.focus.split()) if query.focus else None
@@ -286,6 +287,11 @@ def build_answer(
     if len(same_drugs(query.drugs)) >= 2:
         named = " ".join(query.drugs) + " " + " ".join(c for d in query.drugs for c in drug_names().classes.get(d, ()))
         pair_stems = set(tokenize(named)) & set(query.terms)
+    # one drug asked about, not how much of it: a quote that names its class speaks of it ("hydrocodone … taper or
+    # just stop?": the guideline's "If opioids are used continuously … for more than a few days")
+    class_stems: set[str] = set()
+    if len(same_drugs(query.drugs)) == 1 and not query.amount:
+        class_stems = set(tokenize(" ".join(query.drugs))) & set(query.terms)
     pool: list[_Candidate] = []
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
@@ -379,9 +385,12 @@ def build_answer(
                 own = query.said_by(set(stems) | set(tokenize(lead)))
                 if pair_stems and names_any(f"{lead} {quote}", query.drugs):
                     own |= pair_stems
-                if len(query.topic & own) < need_topic or (must and must not in own):
+                gate = own  # what the quote names, its drug's class for the drug: whether it may answer at all
+                if class_stems and not class_stems <= own and names_any(f"{lead} {quote}", query.drugs, classes=True):
+                    gate = own | class_stems
+                if len(query.topic & gate) < need_topic or (must and must not in gate):
                     continue
-                if specific and not query.says(specific, own):
+                if specific and not query.says(specific, gate):
                     continue
                 if quote_names_drug and not names_any(lead + " " + quote, query.drugs, classes=not query.amount):
                     continue
@@ -405,6 +414,8 @@ def build_answer(
                     continue  # "each teaspoonful contains: sodium 6 mg" is what a dose holds, not a dose
                 if missed and not CUES["missed_dose"].search(quote):
                     continue  # what to do after a missed dose: no dosing table, no "missing" seals
+                if storing and is_label and not CUES["kept"].search(quote):
+                    continue  # how a product is kept, not what is supplied ("packaging configurations")
                 if not signs and TABLE_RUN_RE.search(quote):
                     continue  # a symptom table's rows ("Autoimmunity 90% Dry skin 90% …") say only signs and how often
                 if query.measure and not gives_measure(query.measure, quote):

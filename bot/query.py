@@ -76,7 +76,10 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\bindicat|\bused (for|to treat)\b|\bapproved (for|to)\b|\bwhat is \w+ (for|used)\b|\bwhat does \w+ treat",
         ("34067-9",),
     ),
-    "pregnancy": (r"\bpregnan|\bconceiv|\bfertil|\bin utero\b", ("42228-7", "43684-0")),
+    "pregnancy": (
+        r"\bpregnan|\bconceiv|\bfertil|\bin utero\b|\btrimester|\b(?:pre|ante)natal\b|\bgestation",
+        ("42228-7", "43684-0"),
+    ),
     "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
     "pediatric": (
         r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b|\bbab(y|ies)\b|\bnewborns?\b"
@@ -213,7 +216,8 @@ NOT_AMOUNT_RE = re.compile(
 # Words that carry no topic: left out of the weighted terms (the question's manner, not its matter).
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
-    " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like wants wanted asks asking".split()
+    " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like wants wanted asks asking"
+    " just really actually".split()
 )
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
 QUESTION_WORDS = frozenset(
@@ -294,7 +298,8 @@ SHORT_FORMS = {
     "fx": "fracture", "fxs": "fractures", "tx": "treatment", "dx": "diagnosis", "hx": "history", "sx": "symptoms",
     "q2wk": "every other week", "q2w": "every other week", "qow": "every other week", "eow": "every other week",
     "qwk": "every week", "vax": "vaccines", "vaxx": "vaccines", "vaccs": "vaccines", "infxn": "infection",
-    "infxns": "infections", "fridge": "refrigerator", "temp": "temperature",
+    "infxns": "infections", "fridge": "refrigerator", "temp": "temperature", "yo": "years old",
+    "mom": "mother", "moms": "mothers", "mum": "mother", "mums": "mothers",
 }  # fmt: skip
 SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 # "w/" short forms: "acute w/drawal", "w/d", "w/o food", "naloxone w/ their rx"
@@ -302,6 +307,10 @@ SLASH_FORMS = (
     (re.compile(r"\bw/\s?d(?:rawal)?\b", re.I), "withdrawal"),
     (re.compile(r"\bw/o\b", re.I), "without"),
     (re.compile(r"\bw/(?=[\s\w])", re.I), "with "),
+    # "opioid analgesics" are opioids: a source that says "opiates" or "opioids" need not say "analgesics"
+    (re.compile(r"\b(?:opioid|narcotic) analgesic(?=s?\b)", re.I), "opioid"),
+    # "around the clock x5 days": for five days
+    (re.compile(r"\bx\s?(?=\d+\s?(?:days?|d|weeks?|wks?)\b)", re.I), "for "),
 )
 # "ED" as a place ("presents to the ED", "ED visits") is the emergency department, not erectile dysfunction
 ED_PLACE_RE = re.compile(
@@ -337,6 +346,13 @@ SYNONYMS = (
     "titrate titrated titrating titration uptitrate uptitrated uptitrating uptitration",
     # "opioids given for pain": an older label's "CNS depressants such as anesthetics, opiates, and alcohol"
     "opioid opioids opiate opiates",
+    # "triaminic storage?": the label's "store at controlled room temperature"
+    "store stored storing storage",
+    # "a 3 yo", "5 years old": the label's "children under 4 years of age"
+    "old age aged",
+    "take takes taking took taken",  # irregular forms the stemmer leaves apart
+    # "observe the newborn for neonatal withdrawal": the guideline's "all infants with long-term opioid exposure"
+    "newborn newborns neonatal neonate neonates infant infants",
 )
 FUZZY_MIN_CHARS = 6
 LONG_QUESTION_WORDS = 20
@@ -447,7 +463,16 @@ def specific_terms(
     named = {t for e in entities for t in tokenize(e)}
     out: dict[str, None] = {}
     words = TOKEN_RE.findall(question.lower())
-    words += [w for a in words if a in ACRONYMS for w in TOKEN_RE.findall(ACRONYMS[a].lower())]
+    # a word an acronym is spelt out in is as specific as the acronym where the sources write it ("MME": the
+    # guideline's "milligram" is rare because it writes "MME", which says nothing rarer than the question's
+    # "sleep apnea")
+    rarity: dict[str, float] = {}
+    for a in [a for a in words if a in ACRONYMS]:
+        for w in TOKEN_RE.findall(ACRONYMS[a].lower()):
+            words.append(w)
+            for stem in tokenize(a) if a in vocab else ():
+                rarity[w] = min(rarity.get(w, math.inf), index.lexical.idf(stem))
+    spelt = {stem: rarity[w] for w in rarity for stem in tokenize(w)}
     for word in words:
         if len(word) < 3 or word in common or word in asked or word in QUESTION_WORDS or word.isdigit():
             continue
@@ -457,7 +482,7 @@ def specific_terms(
             stem = fixed[stem] if stem in fixed else corrected(stem, vocab, entities)
             if stem in vocab and stem not in named and stem not in generic_stems():
                 out[stem] = None
-    return tuple(sorted(out, key=lambda t: -index.lexical.idf(t)))
+    return tuple(sorted(out, key=lambda t: -min(index.lexical.idf(t), spelt.get(t, math.inf))))
 
 
 def asks_amount(question: str) -> bool:

@@ -36,6 +36,14 @@ CUES = {
     ),
     # "Store HUMIRA in a refrigerator at 36ºF to 46ºF (2ºC to 8ºC)": where and at what temperature it is kept
     "storage": re.compile(r"\d\s?[º°˚]\s?[FC]\b|\brefrigerat|\broom temperature\b", re.I),
+    # "When traveling, store HUMIRA in a cool carrier", "Do not freeze": a label's quote that says how the product
+    # is kept (its storage section also lists what is supplied: "The following packaging configurations are
+    # available")
+    "kept": re.compile(
+        r"\bstor(?:e|ed|age|ing)\b|\bkeep\b(?! for use)|\bkept\b|\brefrigerat|\bfreez|\bfrozen\b|\btemperature"
+        r"|\d\s?[º°˚]\s?[FC]\b|\bprotect\w* from\b|\bdiscard|\bcarrier\b|\bice pack",
+        re.I,
+    ),
     "taper": re.compile(r"\btaper|\breduc\w* (?:the )?(?:daily )?dos\w* (?:to|by)\b", re.I),
     "method": re.compile(
         r"\b(was|were) (assessed|measured|evaluated|determined|quantified|detected|analy[sz]ed) (by|with|using)\b",
@@ -117,7 +125,8 @@ NOT_EVIDENCE_RE = re.compile(
     r"|\bNDC\b|dispensed in a carton"
     # a patient leaflet's pointers to its own figures and sections ("See Figure N.", "See the section below
     # called 'Prepare the HUMIRA Pen'."): directions to read on, not what it says
-    r"|^\W*see (figure|the section)\b",
+    # a guideline's "(See Recommendation 5 for tapering considerations …)": where to read on
+    r"|^\W*see (figure|the section|recommendations? \d)\b",
     re.I,
 )
 # A page's symptom table read as one run ("Autoimmunity 90% Chondrocalcinosis 90% Dry skin 90% …"): it answers

@@ -276,6 +276,24 @@ def test_a_label_answers_for_the_patient_asked_about(
         assert all(re.search(r"miss|forget|remember|next dose|same time", b.quote, re.I) for b in answer.quotes())
 
 
+@pytest.mark.parametrize(
+    ("question", "doc_id", "needle"),
+    [
+        ("How should adalimumab be stored?", "humira", "cool carrier with an ice pack"),
+        # "storage" is the label's "store at controlled room temperature"
+        ("triaminic storage?", "cough", "controlled room temperature"),
+    ],
+)
+def test_a_storage_question_gets_how_the_product_is_kept_not_what_is_supplied(
+    ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
+) -> None:
+    quotes = ask(question).quotes()
+    assert any(b.doc_id == f"labels/{doc_id}" and needle in b.quote for b in quotes)
+    # the storage section's packaging lines and the dosing cup's "Keep for use with this product only" are no answer
+    furniture = re.compile(r"packaging configurations|supplied as|for use with this product")
+    assert not any(furniture.search(b.quote) for b in quotes)
+
+
 def test_a_label_that_says_nothing_of_a_missed_dose_gives_no_dosing_table_for_it(
     ask: Callable[[str], Answer],
 ) -> None:
@@ -494,9 +512,30 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # an age band asked as the dosing row says it
         ("What is the dose of Triaminic Night Time Cold and Cough for a child aged 6 to under 12 years?",
          "labels/cough", "2 teaspoonfuls (10 mL)"),
+        # "yo" is years old, the label's "years of age"
+        ("triaminic night time ok for a 3 yo? what about a 5 yo?", "labels/cough", "children under 4 years of age"),
+        # "x5 days" is for five days; a drug the guideline names by its class ("opioids"), "took" is "taken"
+        ("pt took hydrocodone around the clock x5 days after hip fx — taper or just stop?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "prescribe a brief taper"),
+        # "newborn" and "neonatal" are the guideline's "infants"; "mom" its "mother"
+        ("newborn of mom on methadone maintenance - how long to observe for neonatal withdrawal?",
+         "guidelines/cdc-2022-opioid-rr7103a1-H", "5–7 days if exposed to methadone"),
+        # the third trimester asks of pregnancy: the infants exposed in utero
+        ("mom on adalimumab into 3rd trimester - how long can drug be detected in the baby's serum?", "labels/humira",
+         "for at least 3 months from birth"),
     ],
 )  # fmt: skip
 def test_a_clinician_s_words_are_read_as_the_sources_say_them(
     ask: Callable[[str], Answer], question: str, doc_id: str, needle: str
 ) -> None:
     quote_of(ask(question), doc_id, needle)
+
+
+def test_an_acronym_s_spelt_out_words_are_no_rarer_than_the_acronym(default_engine: Any) -> None:
+    # the guideline writes "MME", so its rare "milligram" says nothing rarer than the question's "apnea": the quotes
+    # must name the sleep apnea asked about, not only morphine milligram equivalents
+    from bot.query import analyse
+
+    query = analyse("Patient with sleep apnea on hydrocodone at 30 MME/day. Offer naloxone?", default_engine.index)
+    assert query.specific[0] == "apnea"
+    assert "milligram" in query.specific

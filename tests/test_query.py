@@ -58,6 +58,8 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("Took oxycodone for 5 days. How should I stop it to avoid withdrawal?", ("taper",)),
         ("How should the dose be brought down when stopping?", ("dose", "taper")),
         ("How long can adalimumab be detected in an infant exposed in utero?", ("pregnancy", "pediatric")),
+        ("mom on adalimumab into 3rd trimester - how long in the baby's serum?", ("pregnancy", "pediatric")),
+        ("How should Triaminic be stored?", ("storage",)),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
