@@ -44,7 +44,7 @@ from .doses import DOSAGE_CODES, ages_in, amount_of, doses_for_what_was_asked, f
 from .drugs import drug_names, names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import AMOUNT_RE, Query, analyse, gives_measure
+from .query import AMOUNT_RE, Query, analyse, gives_measure, stopped_drug
 from .quotes import (
     ANAPHORA_RE,
     CUES,
@@ -88,6 +88,8 @@ MAX_QUOTES_PER_CHUNK = 3
 # question's word pairs (two words at most PAIR_WINDOW apart) it holds too: a claim's rationale tends to say
 # "caspase-11 ... pyroptosis" together (SciFact train: first quote on a rationale 51.1% -> 52.1%).
 COVERAGE_BASE = 0.35
+# a question about stopping one of two drugs it names: a quote that does not name that one loses this share
+OTHER_DRUG_TAPER_PENALTY = 0.3
 GIVEN_WEIGHT = 0.3  # the weight of the focus's own words in the coverage of a quote of a page about it
 PAIR_BONUS = 0.15
 PAIR_WINDOW = 3
@@ -276,6 +278,7 @@ def build_answer(
     partners = tuple(d for d in query.drugs if d not in same_drugs(query.entities)) if query.entities else ()
     missed = "missed_dose" in query.intents
     storing = "storage" in query.intents
+    stopped = stopped_drug(query)  # of two drugs, the one a taper question asks to stop
     signs = bool(SIGN_RE.search(query.text))  # asks for signs or how often: a symptom table's run answers
     population = query.amount and bool(POPULATION_RE.search(query.text))
     focus_stems = set(query.focus.split()) if query.focus else None
@@ -436,6 +439,8 @@ def build_answer(
                     s *= 1.0 + HIGHLIGHTS_BONUS
                 if is_label and not query.amount and len(ages) == 1 and for_age(quote, ages[0]):
                     s *= 1.0 + AGE_BONUS
+                if stopped and not stopped & set(stems):
+                    s *= 1.0 - OTHER_DRUG_TAPER_PENALTY  # how to stop the opioid is no answer on the benzodiazepine
                 if paper and chunk.code is None and chunk.page is None and FINDING_RE.search(quote):
                     s *= 1.0 + FINDING_BONUS  # a paper's sentence that reports a finding
                 if short_paper and doc is not None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .config import Settings
-from .engine import EngineHolder
+from .engine import Engine, EngineHolder
 from .feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,15 @@ def _retry_load(holder: EngineHolder) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` (used by `bot serve`, also with several workers)."""
+    """Factory for `uvicorn --factory` (used by `bot serve` with several workers)."""
     logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return create_app(Settings())
+
+
+def app_serving(settings: Settings, engine: Engine) -> FastAPI:
+    """The app of `bot serve` in one process, serving the engine it has already loaded (and checked)."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    holder = EngineHolder(settings)
+    holder.adopt(engine)
+    log.info("serving index %s", engine.index.path)
+    return create_app(settings, holder=holder)

@@ -304,7 +304,7 @@ def serve_cmd(
         typer.echo(f"indexed {stats.documents} documents into {stats.chunks} chunks")
     from .engine import Engine
 
-    run_guarded(Engine.load, settings)  # fail fast, with one clear line, on a bad index or model
+    engine = run_guarded(Engine.load, settings)  # fail fast, with one clear line, on a bad index or model
     from pydantic import SecretStr
 
     from .server import uvicorn_options
@@ -314,8 +314,13 @@ def serve_cmd(
             os.environ[f"BOT_{key.upper()}"] = str(value)
     typer.echo(f"serving on http://{settings.host}:{settings.port} (API docs at /docs)")
     # Bounded time to send a request, bounded connections, proxy headers only when trusted: bot/server.py.
-    uvicorn.run("bot.app:app_from_env", factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_level=settings.log_level.lower(), **uvicorn_options(settings))  # fmt: skip
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": settings.log_level.lower()}
+    if workers == 1:  # this process serves: the engine just loaded is the one it serves, not loaded twice
+        from .app import app_serving
+
+        uvicorn.run(app_serving(settings, engine), **options, **uvicorn_options(settings))
+    else:  # each worker process loads the index itself
+        uvicorn.run("bot.app:app_from_env", factory=True, workers=workers, **options, **uvicorn_options(settings))
 
 
 @app.command("eval")

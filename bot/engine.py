@@ -149,9 +149,12 @@ class EngineHolder:
 
     def load(self) -> Engine:
         with self._lock:
-            engine = Engine.load(self.settings)
-            self._engine, self._build, self.error = engine, engine.index.path, None
-            return engine
+            return self.adopt(Engine.load(self.settings))
+
+    def adopt(self, engine: Engine) -> Engine:
+        """Serve `engine`, loaded elsewhere (`bot serve` loads it before it starts the server)."""
+        self._engine, self._build, self.error = engine, engine.index.path, None
+        return engine
 
     def maybe_reload(self, *, min_interval: float = 1.0) -> bool:
         """Load the build `current` points at (the Milvus alias names), if it changed. Returns True when a new

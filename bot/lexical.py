@@ -106,7 +106,11 @@ class Lexical:
     def load(cls, path: Path) -> Lexical:
         import bm25s
 
-        retriever = bm25s.BM25.load(str(path), mmap=False, load_corpus=False)
+        # memory-mapped: a server reads the pages its queries touch, not the whole matrix at start; held as plain
+        # arrays over the mapping (numpy's memmap subclass costs a little on every slice of every query)
+        retriever = bm25s.BM25.load(str(path), mmap=True, load_corpus=False)
+        for key in ("data", "indices", "indptr"):
+            retriever.scores[key] = np.asarray(retriever.scores[key])
         vocab = json.loads((path / "vocab.json").read_text())
         return cls(retriever, vocab)
 

@@ -80,7 +80,11 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\bpregnan|\bconceiv|\bfertil|\bin utero\b|\btrimester|\b(?:pre|ante)natal\b|\bgestation",
         ("42228-7", "43684-0"),
     ),
-    "lactation": (r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat", ("34080-2", "77290-5", "43684-0")),
+    # not "a rising lactate" (a laboratory value)
+    "lactation": (
+        r"\bbreast[\s-]?(feed|fed|milk)|\bnursing\b|\blactat(?:ion|ing)\b",
+        ("34080-2", "77290-5", "43684-0"),
+    ),
     "pediatric": (
         r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b|\bbab(y|ies)\b|\bnewborns?\b"
         r"|\btoddlers?\b",
@@ -98,7 +102,9 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "taper": (
         r"\btaper|\bwean|\b(?:brought|bring|step|stepp?ed) (?:\w+ ){0,2}down\b"
         r"|\b(?:stop|discontinu|come off|get \w+ off)\w* (?:\w+ ){0,4}(?:to avoid|without|and avoid) (?:\w+ ){0,2}"
-        r"withdrawal",
+        r"withdrawal"
+        # "how quickly should it be withdrawn?": the pace of stopping is a taper's
+        r"|\bhow (?:quickly|fast|rapidly|slowly|soon) (?:\w+ ){0,4}(?:withdrawn|stopped|discontinued|weaned|reduced)\b",
         (),
     ),
     # how a study measured something: its methods ("How was apoptosis assessed …?")
@@ -154,8 +160,10 @@ HANDLING_QUESTION_RE = re.compile(
     r"|\b(?:tablets?|pills?|capsules?)\b.{0,30}\b(?:split|crush|chew|cut|broken|open|dissolv|sprinkl)\w*",
     re.I,
 )
+# "how far did serum alkaline phosphatase fall?" asks how much a value changed, not a distance
 DISTANCE_QUESTION_RE = re.compile(
-    r"\bhow far\b|\bhow much (?:space|room|distance)\b|\b(?:what|min|minimum) (?:[\w-]+ ){0,2}(?:distance|spacing)\b"
+    r"\bhow far\b(?!.{0,60}\b(?:fall|fell|fallen|drop|decreas|declin|reduc|ris[ei]|rose|increas|improv|chang)\w*)"
+    r"|\bhow much (?:space|room|distance)\b|\b(?:what|min|minimum) (?:[\w-]+ ){0,2}(?:distance|spacing)\b"
     r"|\bspacing between\b",
     re.I,
 )
@@ -284,8 +292,10 @@ AMBIGUOUS_ACRONYMS = {
 SEARCH_ALIASES = {
     "prognosis": "outlook",
     "outlook": "prognosis",
-    "septic": "sepsis",
+    "septic": "sepsis infection",  # the statin label's "severe acute infection"
     "hold": "discontinue",
+    "held": "withheld discontinued",
+    "malar": "cheeks",  # a patient leaflet's "a rash on your cheeks or arms that gets worse in the sun"
     "urine": "toxicology",
 }  # the opioid guideline's "toxicology testing" is the urine drug test
 # Clinicians' short forms, read as the words the sources use ("opioids and benzos together").
@@ -314,7 +324,7 @@ SLASH_FORMS = (
 )
 # "ED" as a place ("presents to the ED", "ED visits") is the emergency department, not erectile dysfunction
 ED_PLACE_RE = re.compile(
-    r"\b(?:(?<=the )|(?<=to )|(?<=in )|(?<=at )|(?<=from )|(?<=our ))ED\b"
+    r"\b(?:(?<=[Tt]he )|(?<=[Tt]o )|(?<=[Ii]n )|(?<=[Aa]t )|(?<=[Ff]rom )|(?<=[Oo]ur ))ED\b"
     r"|\bED(?= (?:visits?|physicians?|doctors?|nurses?|staff|settings?|triage|presentations?|admissions?)\b)"
     r"|^\s*ED(?=\s*:)"  # "ED: a post-operative patient …" says where the question comes from
 )
@@ -329,7 +339,10 @@ SYNONYMS = (
     "child children kid kids pediatric paediatric",
     "overdose overdosage",
     "heart cardiac",
-    "sepsis septic",
+    # "acutely septic": the statin label's "severe acute infection"; sepsis is an infection
+    "sepsis septic infection infections",
+    "fever fevers febrile feverish",  # an everyday word, no misspelling of "fibril"
+    "hold holding held withhold withholding withheld",  # "should Lipitor be held": "temporarily withheld"
     "dialysis hemodialysis haemodialysis",
     "intramuscular parenteral",  # "from IM haldol to PO": the tablets' "following the last parenteral dose"
     "usual usually typical typically",
@@ -483,6 +496,28 @@ def specific_terms(
             if stem in vocab and stem not in named and stem not in generic_stems():
                 out[stem] = None
     return tuple(sorted(out, key=lambda t: -min(index.lexical.idf(t), spelt.get(t, math.inf))))
+
+
+# "wants to stop the alprazolam", "get her off the benzodiazepine": the drug a taper question is about
+STOP_OBJECT_RE = re.compile(
+    r"\b(?:stop|stopping|taper|tapering|wean|weaning|withdraw|withdrawing|discontinue|discontinuing|off)\s+"
+    r"(?:of\s+)?(?:the\s+|her\s+|his\s+|their\s+|my\s+|your\s+)?([\w-]+)",
+    re.I,
+)
+
+
+def stopped_drug(query: Query) -> frozenset[str]:
+    """The stems of the drug (or class) a question about stopping one of two drugs asks to stop: "on oxycodone
+    and alprazolam, wants to stop the alprazolam" (read "benzodiazepines") -> {"benzodiazepin"}; empty when it
+    asks about one drug, or names none after the verb."""
+    if "taper" not in query.intents or len(same_drugs(query.drugs)) < 2:
+        return frozenset()
+    named = {t for d in query.drugs for n in (d, *drug_names().classes.get(d, ())) for t in tokenize(n)}
+    for m in STOP_OBJECT_RE.finditer(query.text):
+        stems = frozenset(tokenize(m.group(1))) & named
+        if stems:
+            return stems
+    return frozenset()
 
 
 def asks_amount(question: str) -> bool:
@@ -831,8 +866,11 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         intents=intents,
         codes=codes,
         # a question about two drugs together is about them: its words no source holds say why one is given
-        # ("Starting clarithromycin for H pylori in a pt on lipitor 80 - max atorvastatin dose?")
-        unknown=() if len(same_drugs(drugs)) >= 2 else unknown_key_terms(question, index, focus, entities=entities),
+        # ("Starting clarithromycin for H pylori in a pt on lipitor 80 - max atorvastatin dose?"; "Benadryl cream on
+        # her eczema … Triaminic as well?")
+        unknown=()
+        if len(same_drugs(entities + drugs)) >= 2
+        else unknown_key_terms(question, index, focus, entities=entities),
         words=frozenset(TOKEN_RE.findall(question.lower())),
         _vocab=lexical.vocab,
         search_text=search_text,

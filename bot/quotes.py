@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 from .documents import PATH_SEP, Chunk
+from .drugs import names_any
 from .lexical import tokenize
 from .query import AMOUNT_RE, Query
 from .sections import section_name
@@ -288,6 +289,8 @@ def cue_bonus(query: Query, quote: str) -> float:
         cue = CUES.get(intent)
         if cue is not None and cue.search(quote):
             bonus += CUE_BONUS
+            if intent == "interaction" and names_any(quote, query.drugs, classes=False):
+                bonus += CUE_BONUS  # "with any other product containing diphenhydramine": the drug asked about
     if WHAT_IS_RE.match(query.text) and DEFINING_RE.match(quote):
         bonus += CUE_BONUS
     if query.words & USUAL_WORDS and USUAL_RE.search(quote):

@@ -172,3 +172,38 @@ def test_ask_help_lists_the_kinds(tmp_path: Path) -> None:
     env = {**os.environ, "BOT_INDEX": str(tmp_path / "idx")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_serve_in_one_process_serves_the_engine_it_loaded(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `bot serve` loads the index before it starts the server (a bad index is one clear line at once); with one
+    # worker that engine is the one served: the index is not loaded a second time (at 100k chunks, ~1.3 s)
+    import uvicorn
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.engine import Engine
+
+    loads: list[Engine] = []
+    real_load = Engine.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls: type[Engine], settings: Settings, **kw: object) -> Engine:
+        engine = real_load(cls, settings, **kw)
+        loads.append(engine)
+        return engine
+
+    served: list[object] = []
+    monkeypatch.setattr(Engine, "load", classmethod(counting_load))
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: served.append(target))
+    before = dict(os.environ)
+    try:
+        result = CliRunner().invoke(app, ["serve", "--index", str(built.index), "--no-build"])
+    finally:  # the command exports its settings (BOT_*) for worker processes: not for the other tests
+        os.environ.clear()
+        os.environ.update(before)
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1 and not isinstance(served[0], str)  # an app object, not a factory to import
+    with TestClient(served[0]) as client:  # type: ignore[arg-type]
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/api/ask", json={"question": SEED_QUESTION}).json()["answered"] is True
+    assert len(loads) == 1

@@ -520,6 +520,19 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # "newborn" and "neonatal" are the guideline's "infants"; "mom" its "mother"
         ("newborn of mom on methadone maintenance - how long to observe for neonatal withdrawal?",
          "guidelines/cdc-2022-opioid-rr7103a1-H", "5–7 days if exposed to methadone"),
+        # "septic" is the statin label's "severe acute infection", "held" its "withheld"
+        ("Should Lipitor be held in a patient who becomes acutely septic and hypotensive?", "labels/lipitor-orig",
+         "temporarily withheld or discontinued"),
+        # Benadryl is diphenhydramine: "together" is answered by the warning that names it, whatever the rash is
+        ("A mother puts Benadryl cream on her 7-year-old's eczema every night and wants to give him Triaminic Night "
+         "Time for his cold as well. Is that okay?", "labels/cough", "even one used on skin"),
+        # of two drugs, the one asked to stop, and how quickly: the benzodiazepine's taper
+        ("A patient on long-term oxycodone and alprazolam wants to stop the alprazolam right away after a "
+         "near-overdose. How quickly should it be withdrawn?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "taper benzodiazepines gradually"),
+        # how far a value fell: how much, not a distance
+        ("In the Indian case series of Paget's disease of bone, how far did serum alkaline phosphatase fall after "
+         "bisphosphonate treatment?", "pubmedqa:17089900", "decreased to 454"),
         # the third trimester asks of pregnancy: the infants exposed in utero
         ("mom on adalimumab into 3rd trimester - how long can drug be detected in the baby's serum?", "labels/humira",
          "for at least 3 months from birth"),

@@ -59,6 +59,8 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("How should the dose be brought down when stopping?", ("dose", "taper")),
         ("How long can adalimumab be detected in an infant exposed in utero?", ("pregnancy", "pediatric")),
         ("mom on adalimumab into 3rd trimester - how long in the baby's serum?", ("pregnancy", "pediatric")),
+        ("Febrile and hypotensive with a rising lactate on Humira: what to do?", ()),  # lactate, no lactation
+        ("On oxycodone and alprazolam; how quickly should the alprazolam be withdrawn?", ("taper",)),
         ("How should Triaminic be stored?", ("storage",)),
     ],
 )
@@ -365,6 +367,8 @@ def test_an_acronym_in_mixed_case_is_spelt_out_in_the_sources_words(label_engine
         ("Can her Lipitor tablets be crushed and mixed into applesauce?", "handling"),
         ("How many postmenopausal women took part in the phytate study?", "participants"),
         ("How many patients were enrolled in the trial?", "participants"),
+        # how far a value fell is how much it changed, not a distance
+        ("In the case series of Paget's disease, how far did serum alkaline phosphatase fall?", ""),
     ],
 )  # fmt: skip
 def test_which_questions_ask_for_a_measure(question: str, measure: str) -> None:
@@ -868,6 +872,7 @@ def test_a_starting_dose_question_gets_how_to_begin(label_engine) -> None:  # ty
         ("Viagra for ED in a man on nitrates?", True),
         ("pt in acute opioid w/drawal in ED - can I give bupe?", False),
         ("ED: a post-operative patient has taken oxycodone for 5 days", False),
+        ("Our ED is boarding admitted patients on trolleys in corridors. What bed spacing?", False),  # capitalised
     ],
 )  # fmt: skip
 def test_the_ed_as_a_place_is_the_emergency_department(label_engine, question: str, erectile: bool) -> None:  # type: ignore[no-untyped-def]
