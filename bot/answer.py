@@ -88,6 +88,8 @@ MAX_QUOTES_PER_CHUNK = 3
 # question's word pairs (two words at most PAIR_WINDOW apart) it holds too: a claim's rationale tends to say
 # "caspase-11 ... pyroptosis" together (SciFact train: first quote on a rationale 51.1% -> 52.1%).
 COVERAGE_BASE = 0.35
+# Intents whose every quote must say what is asked (how a product is kept; what to do after a missed dose)
+GATED_INTENTS = frozenset({"storage", "missed_dose"})
 # a question about stopping one of two drugs it names: a quote that does not name that one loses this share
 OTHER_DRUG_TAPER_PENALTY = 0.3
 GIVEN_WEIGHT = 0.3  # the weight of the focus's own words in the coverage of a quote of a page about it
@@ -248,12 +250,17 @@ def build_answer(
     )
     chunks = index.chunks(rows.tolist())
     info = index.doc_info(list(dict.fromkeys(c.doc_id for c in chunks.values())))
+    gated = bool(query.entities and GATED_INTENTS & set(query.intents))
     if (
         confidence < policy.min_score
         and not lexical_evidence(
             query, confidence, [chunks[r] for r in rows[: policy.top_k].tolist() if r in chunks], index
         )
         and not focus_evidence(cands)
+        # a labelled product asked how it is kept or what to do after a missed dose, told as a caller's story
+        # ("… before a ten-hour road trip to her sister's house. How should she keep the pens?"): its label's
+        # quotes that say it (the storage and missed-dose gates below) are the evidence, or there is none
+        and not gated
     ):
         return decline(question)
     top_k = len(rows)  # the rows any quote may come from; after them, rows read only for abstracts
@@ -299,7 +306,11 @@ def build_answer(
     seen_spans: set[tuple[str, int]] = set()
     for place, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
         chunk = chunks.get(row)
-        if chunk is None or dense_of.get(row, 0.0) < floor * 0.8:
+        if chunk is None:
+            continue
+        # a chunk far from the question's words is no answer, unless it is the section a gated question asks for
+        # in the label it names (its storage section for a caller's story of a road trip)
+        if dense_of.get(row, 0.0) < floor * 0.8 and not (gated and chunk.code in query.codes):
             continue
         doc = info.get(chunk.doc_id)
         structured = chunk.code is not None or chunk.page is not None or bool(chunk.heading)
@@ -437,7 +448,7 @@ def build_answer(
                 s = (max(score, 0.0) / top) * (COVERAGE_BASE + (1 - COVERAGE_BASE) * cov) * (1.0 + bonus)
                 if chunk.heading.endswith(HIGHLIGHTS):
                     s *= 1.0 + HIGHLIGHTS_BONUS
-                if is_label and not query.amount and len(ages) == 1 and for_age(quote, ages[0]):
+                if is_label and not query.amount and len(ages) == 1 and for_age(quote, ages[0], adults_apart=True):
                     s *= 1.0 + AGE_BONUS
                 if stopped and not stopped & set(stems):
                     s *= 1.0 - OTHER_DRUG_TAPER_PENALTY  # how to stop the opioid is no answer on the benzodiazepine

@@ -225,10 +225,15 @@ def _for_age(cand: Quoted, age: int, pointed: str = "") -> bool:
     return not bands or _in_band(bands, age)
 
 
-def for_age(text: str, age: int) -> bool:
+def for_age(text: str, age: int, *, adults_apart: bool = False) -> bool:
     """The text gives an age band the age is in: a dosing chart's row for it ("children 4 to under 6 years of
-    age; do not use unless directed by a doctor" for a 5-year-old) answers even where it gives no amount."""
-    return _in_band(age_bands(text), age)
+    age; do not use unless directed by a doctor" for a 5-year-old) answers even where it gives no amount. With
+    `adults_apart`, an adult's age is in no band that starts in childhood ("pediatric patients 4 years of age and
+    older" says nothing of an 82-year-old)."""
+    bands = age_bands(text)
+    if adults_apart and age >= ADULT_AGE:
+        bands = [b for b in bands if b[0] >= ADULT_AGE]
+    return _in_band(bands, age)
 
 
 def _in_band(bands: list[tuple[int, int, bool]], age: int) -> bool:
@@ -248,5 +253,7 @@ def age_bands(said: str) -> list[tuple[int, int, bool]]:
 def _for_population(cand: Quoted, who: str) -> bool:
     said = _said(cand)
     if who == "child":
-        return bool(CHILD_RE.search(said))
+        # how often, or how many a day, said for no one in particular ("may be given every 4 hours", "Do not give
+        # more than 6 doses in 24 hours") is said for every child a dosing chart doses
+        return bool(CHILD_RE.search(said)) or not (AMOUNT_RE.search(cand.quote) or ADULT_RE.search(said))
     return not CHILD_RE.search(said) or bool(ADULT_RE.search(said))

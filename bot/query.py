@@ -227,6 +227,11 @@ CHATTER = frozenset(
     " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like wants wanted asks asking"
     " just really actually".split()
 )
+# An age as a question gives it ("82-year-old", "3 years old", "aged 9"): its words weigh AGE_WORD_WEIGHT.
+AGE_WORDS_RE = re.compile(r"\b\d{1,3}\s?-?\s?(?:years?|yrs?)[\s-](?:old|of age)\b|\baged \d{1,3}\b", re.I)
+AGE_WORD_WEIGHT = 0.2
+# Who publishes the sources a question may name ("What does NIH say?", "per CDC"): not what it asks about.
+PUBLISHERS = frozenset("nih nlm cdc fda who medlineplus pubmed dailymed gard ghr ninds niams nci".split())
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
 QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how does do did can could should would will may might must is are
@@ -295,6 +300,7 @@ SEARCH_ALIASES = {
     "septic": "sepsis infection",  # the statin label's "severe acute infection"
     "hold": "discontinue",
     "held": "withheld discontinued",
+    "trip": "traveling",  # the label's "When traveling, store HUMIRA in a cool carrier"
     "malar": "cheeks",  # a patient leaflet's "a rash on your cheeks or arms that gets worse in the sun"
     "urine": "toxicology",
 }  # the opioid guideline's "toxicology testing" is the urine drug test
@@ -316,6 +322,7 @@ SHORT_FORM_RE = re.compile(r"\b(" + "|".join(SHORT_FORMS) + r")\b", re.I)
 SLASH_FORMS = (
     (re.compile(r"\bw/\s?d(?:rawal)?\b", re.I), "withdrawal"),
     (re.compile(r"\bw/o\b", re.I), "without"),
+    (re.compile(r"(?<=\d)\s?y/?o\b", re.I), " years old"),  # "a 2 y/o", "9yo"
     (re.compile(r"\bw/(?=[\s\w])", re.I), "with "),
     # "opioid analgesics" are opioids: a source that says "opiates" or "opioids" need not say "analgesics"
     (re.compile(r"\b(?:opioid|narcotic) analgesic(?=s?\b)", re.I), "opioid"),
@@ -364,6 +371,7 @@ SYNONYMS = (
     # "a 3 yo", "5 years old": the label's "children under 4 years of age"
     "old age aged",
     "take takes taking took taken",  # irregular forms the stemmer leaves apart
+    "evaluate evaluated evaluation reevaluate reevaluated reevaluation",  # "how often should he be reevaluated?"
     # "observe the newborn for neonatal withdrawal": the guideline's "all infants with long-term opioid exposure"
     "newborn newborns neonatal neonate neonates infant infants",
 )
@@ -489,6 +497,8 @@ def specific_terms(
     for word in words:
         if len(word) < 3 or word in common or word in asked or word in QUESTION_WORDS or word.isdigit():
             continue
+        if word in PUBLISHERS:
+            continue  # "What does NIH say?": who published the source, not what it is about
         if set(tokenize(word)) <= everyday_stems():
             continue  # "disabling": another form of an everyday word ("disabled")
         for stem in tokenize(word):
@@ -851,6 +861,10 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     # and so is a spelt-out word no source holds, unless sources say it in other words ("glomerular": "renal")
     spelt_out = {s for w in written for s in tokenize(w)} | {t for t in added if t not in synonyms}
     terms = {t: w for t, w in terms.items() if t not in spelt_out or t in lexical.vocab} or terms
+    # "an 82-year-old", "a 3 yo": the words of an age say who the patient is (bot.doses reads the age), little of
+    # the topic: a label's every "years of age" would hold them
+    aged = {t for m in AGE_WORDS_RE.finditer(question) for t in tokenize(m.group(0))}
+    terms = {t: w * AGE_WORD_WEIGHT if t in aged else w for t, w in terms.items()}
     acronym_of: dict[str, frozenset[str]] = {}
     for word in written:
         for stem in tokenize(ACRONYMS[word.lower()]):

@@ -41,7 +41,8 @@ CUES = {
     # is kept (its storage section also lists what is supplied: "The following packaging configurations are
     # available")
     "kept": re.compile(
-        r"\bstor(?:e|ed|age|ing)\b|\bkeep\b(?! for use)|\bkept\b|\brefrigerat|\bfreez|\bfrozen\b|\btemperature"
+        r"\bstor(?:e|ed|age|ing)\b|\b(?:keep|kept)\b(?= (?:[\w-]+ ){0,4}?(?:in|at|out of|away from|cold|cool|dry)\b)"
+        r"|\brefrigerat|\bfreez|\bfrozen\b|\btemperature"
         r"|\d\s?[º°˚]\s?[FC]\b|\bprotect\w* from\b|\bdiscard|\bcarrier\b|\bice pack",
         re.I,
     ),
@@ -122,6 +123,8 @@ NOT_EVIDENCE_RE = re.compile(
     r"|a frequency of \d+/\d+|these frequencies are based on|sign or symptom may be rare or common"
     r"|medlineplus medical dictionary to look up|the table below includes how often"
     r"|approximate number of patients \(when available\)"
+    # an abstract's own citation line ("JAMA. 2000;284:1546-1548."): where it was published, not what it found
+    r"|^\W*(?:[A-Z][\w.&]*\s?){1,6}\d{4}\s?;\s?\d+(?:\(\d+\))?\s?:\s?[A-Z]?\d+(?:\s?[-–]\s?[A-Z]?\d+)?\.?\s*$"
     # a label's product codes and packaging: what the pharmacist dispenses, not what the clinician asks
     r"|\bNDC\b|dispensed in a carton"
     # a patient leaflet's pointers to its own figures and sections ("See Figure N.", "See the section below

@@ -533,6 +533,21 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # how far a value fell: how much, not a distance
         ("In the Indian case series of Paget's disease of bone, how far did serum alkaline phosphatase fall after "
          "bisphosphonate treatment?", "pubmedqa:17089900", "decreased to 454"),
+        # a caller's story around a labelled drug and a gated question (how it is kept, a missed dose): the label's
+        # storage section and its missed-dose advice, however far the story's words are from them
+        ("A patient using adalimumab pens calls before a ten-hour road trip to her sister's house. How should she "
+         "keep the pens on the way?", "labels/humira", "cool carrier with an ice pack"),
+        ("A caller says her husband forgot his atorvastatin last night and it is now about 14 hours later. Should "
+         "he take the missed tablet now?", "labels/lipitor-orig", "more than 12 hours since you missed"),
+        # "9yo" is a 9-year-old; how often and how many a day, said for every child the chart doses
+        ("triaminic night time for a 9yo: how often can it be given + max doses/day?", "labels/cough",
+         "may be given every 4 hours"),
+        # an 82-year-old's caution is the Geriatric Use section's, not the JIA indication "4 years of age and older"
+        ("humira in an 82yo w/ RA - any extra infection or cancer caution for elderly pts?", "labels/humira",
+         "use caution when treating the elderly"),
+        # "What does NIH say?" names who publishes the page, not what it is about
+        ("A patient with suspected limited scleroderma asks whether the antibody blood test will settle the "
+         "diagnosis. What does NIH say?", "medquad:GARD_0001661_4", "isn't a definitive test"),
         # the third trimester asks of pregnancy: the infants exposed in utero
         ("mom on adalimumab into 3rd trimester - how long can drug be detected in the baby's serum?", "labels/humira",
          "for at least 3 months from birth"),

@@ -139,6 +139,9 @@ def test_entity_names_drop_salts_and_forms(meta: dict[str, object], names: list[
         ),
         ("The most serious adverse reactions include the following:", []),  # a lead-in says nothing alone
         ("Less Common Adverse Reactions in Rheumatoid Arthritis Clinical Studies", []),  # a title
+        # an abstract's citation line and a guideline's pointer to another recommendation are where to read, not what
+        ("JAMA. 2000;284:1546-1548.", []),
+        ("(See Recommendation 5 for tapering considerations when patients have taken opioids continuously.)", []),
         (  # a GARD symptom table flattened between its column heads and the HPO's note: the rows answer
             "Signs and Symptoms Approximate number of patients (when available) Scoliosis 5% Wormian bones 5% "
             "Narrow nose - The Human Phenotype Ontology (HPO) has collected information on how often a sign occurs.",
@@ -672,6 +675,32 @@ def test_a_dose_for_an_age_band_is_no_dose_for_an_age_outside_it(said: str, age:
 
     cand = SimpleNamespace(quote=said, lead="", chunk=SimpleNamespace(heading=""))
     assert _for_age(cand, age) is kept  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("said", "age", "near"),
+    [
+        ("Reducing signs and symptoms of polyarticular JIA in pediatric patients 4 years of age and older.", 82, False),
+        ("Reducing signs and symptoms of polyarticular JIA in pediatric patients 4 years of age and older.", 9, True),
+        ("A total of 519 RA patients 65 years of age and older received HUMIRA", 82, True),
+        ("adults and children 12 years and over: 4 teaspoonfuls", 14, True),
+    ],
+)
+def test_an_adult_s_age_is_in_no_band_that_starts_in_childhood(said: str, age: int, near: bool) -> None:
+    # for the age bonus of a label quote: "4 years of age and older" holds 82, but says nothing of an 82-year-old
+    from bot.doses import for_age
+
+    assert for_age(said, age, adults_apart=True) is near
+    assert for_age(said, age)  # as a dosing chart's row, every band above holds the age
+
+
+@needs_spl
+def test_the_words_of_an_age_weigh_little(label_engine) -> None:  # type: ignore[no-untyped-def]
+    # "an 82-year-old": the age is read by bot.doses; its words are in every "years of age" of a label
+    query = analyse(
+        "humira in an 82yo w/ RA - any extra infection or cancer caution for elderly pts?", label_engine.index
+    )
+    assert query.terms["old"] < query.terms["elder"] / 2 and query.terms["year"] < 1.0
 
 
 @needs_spl
