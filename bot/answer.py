@@ -65,6 +65,8 @@ from .search import Candidates, Searcher
 from .sections import section_name
 
 # A guideline recommendation that says how much to give, in words rather than an amount.
+# "VIAGRA should be initiated at the lowest dose": a label's dose in words
+LOWEST_DOSE_RE = re.compile(r"\b(?:initiated|started|begun|begin|start) at the lowest (?:effective )?dose\b", re.I)
 HOW_MUCH_RE = re.compile(r"\b(quantity|lowest effective|MME)\b", re.I)  # not "dosage escalation"
 # A dose question for a population ("renal dosing in CKD 4?", "dose in cirrhosis") is answered by whether the
 # dose changes for it: "dosage adjustment in patients with renal dysfunction is not necessary" states no amount
@@ -415,6 +417,7 @@ def build_answer(
                     query.amount
                     and not AMOUNT_RE.search(quote)
                     and not (recommends and HOW_MUCH_RE.search(quote))
+                    and not LOWEST_DOSE_RE.search(quote)
                     and not (population and DOSE_CHANGE_RE.search(quote))
                     and not (how_often and TIMES_RE.search(quote))
                     and not (len(ages) == 1 and chunk.code in DOSAGE_CODES and for_age(quote, ages[0]))

@@ -34,7 +34,10 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
         # "long-term high-dose therapy" describes the patient: it asks for no dose ("a low dose" may)
-        r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bhow (much|many|often)\b|\bmg\b"
+        # "how much time must pass", "how much it raises the chance of dying": when, and a difference, not a dose
+        r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bmg\b"
+        r"|\bhow (?:many|often)\b"
+        r"|\bhow much\b(?! time\b| (?:[\w-]+ ){0,3}?(?:rais|increas|reduc|lower|improv|decreas|drop)\w*)"
         r"|\bhow (should|do|to) \w+ (take|use|give|start)"
         r"|\bhow (should|is|are) (\w+ ){1,2}(be )?(started|initiated|dosed)\b"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|\b(up)?titrat\w*|" + TREATED_WITH,
@@ -54,7 +57,9 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         r"\binteract|\btogether\b|\bcombined with\b|\bco-?administ|\bwho (uses|takes|is taking|is on)\b"
         r"|\b(while|when|already) (taking|using|on)\b|\balready (takes|uses|gets)\b"
         r"|\balso (get|take|use|give|be given)\b"
-        r"|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b",
+        r"|\bwith (nitrates?|alcohol|grapefruit|\w+ (inhibitors?|blockers?))\b"
+        # "does haloperidol add to the sedative effect of opioids?": what one drug does to another's effect
+        r"|\badd(?:s|ing)? to (?:the |its |their )?(?:[\w-]+ ){0,2}effects?\b|\bpotentiat",
         ("34073-7", "34070-3"),
     ),
     "overdose": (r"\boverdos", ("34088-5",)),
@@ -62,7 +67,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "duration": (
         r"\bwhen (?:do|should|must|to|can|would) (?:\w+ ){0,3}(?:stop|discontinu|continu|keep)"
         r"|\bhow long (?:\w+ ){0,3}(?:take|use|continue|stay on|treat)|\bkeep (?:going|taking|using|it up)\b"
-        r"|\bstop (?:it|taking|using|treatment) if\b|\bby when\b",
+        r"|\bstop (?:it|taking|using|treatment) if\b|\bby when\b|\bby what (?:point|time|week|day)\b",
         ("34068-7",),
     ),
     # "forgot her Humira injection", "missed dose of lipitor": the patient information says what to do
@@ -77,7 +82,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("34067-9",),
     ),
     "pregnancy": (
-        r"\bpregnan|\bconceiv|\bfertil|\bin utero\b|\btrimester|\b(?:pre|ante)natal\b|\bgestation",
+        r"\bpregnan|\bconceiv|\bfertil|\bin utero\b|\btrimester|\b(?:pre|ante)natal\b|\bgestation"
+        r"|\b(?:trying|try|want\w*|plan\w*) (?:\w+ ){0,2}(?:for a baby|to have a baby|a family)\b",
         ("42228-7", "43684-0"),
     ),
     # not "a rising lactate" (a laboratory value)
@@ -86,7 +92,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("34080-2", "77290-5", "43684-0"),
     ),
     "pediatric": (
-        r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b|\bbab(y|ies)\b|\bnewborns?\b"
+        r"\bchild(ren)?\b(?![\s-]?pugh)|\bpediatric|\bpaediatric|\bkids?\b|\binfants?\b"
+        r"|(?<!for a )(?<!have a )\bbab(y|ies)\b|\bnewborns?\b"
         r"|\btoddlers?\b",
         ("34081-0",),
     ),
@@ -217,6 +224,9 @@ NOT_AMOUNT_RE = re.compile(
     # "by how much", "how much higher was the risk": the size of a difference, not an amount to give
     r"|\bby how much\b|\bhow much (higher|lower|more|less|greater|smaller|larger|bigger|longer|shorter|better|worse)\b"
     r"|\bdos\w* (be |is )?(brought|stepped|taken) down\b"  # how to taper, not how much to give
+    r"|\bdos\w* (?:be |is |are )?(?:taper|wean)\w*"  # "how can the dose be tapered?"
+    # "how much time must pass before nitrates …": when; "how much it raises the chance of dying": a difference
+    r"|\bhow much time\b|\bhow much (?:[\w-]+ ){0,3}?(?:rais|increas|reduc|lower|improv|decreas|cut|drop|chang)\w*\b"
     # "the dosing interval in renal or hepatic dysfunction": how it is changed for the organ, not an amount
     r"|\bdos\w* intervals?\b.{0,40}\b(renal|hepatic|kidney|liver)\b",
     re.I,
@@ -225,11 +235,13 @@ NOT_AMOUNT_RE = re.compile(
 CHATTER = frozenset(
     "say says said tell mean means please hi hello thanks thank know want wondering question im ive dont cant"
     " isn doesn aren wasn weren didn hasn haven wouldn shouldn couldn ok okay per like wants wanted asks asking"
-    " just really actually".split()
+    " just really actually already".split()
 )
 # An age as a question gives it ("82-year-old", "3 years old", "aged 9"): its words weigh AGE_WORD_WEIGHT.
 AGE_WORDS_RE = re.compile(r"\b\d{1,3}\s?-?\s?(?:years?|yrs?)[\s-](?:old|of age)\b|\baged \d{1,3}\b", re.I)
 AGE_WORD_WEIGHT = 0.2
+# … and so do the words that say who the patient is ("a 70yo man", "a woman on Lipitor")
+PERSON_STEMS = frozenset("man men woman women boy boys girl girls gentleman ladi".split())
 # Who publishes the sources a question may name ("What does NIH say?", "per CDC"): not what it asks about.
 PUBLISHERS = frozenset("nih nlm cdc fda who medlineplus pubmed dailymed gard ghr ninds niams nci".split())
 # Words that say what kind of question it is, not what it is about: never "key terms" of the topic.
@@ -298,6 +310,7 @@ SEARCH_ALIASES = {
     "prognosis": "outlook",
     "outlook": "prognosis",
     "septic": "sepsis infection",  # the statin label's "severe acute infection"
+    "sepsis": "infection",
     "hold": "discontinue",
     "held": "withheld discontinued",
     "trip": "traveling",  # the label's "When traveling, store HUMIRA in a cool carrier"
@@ -728,13 +741,19 @@ def _everyday_pair(word: str, common: frozenset[str]) -> bool:
 
 
 # "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
+# A name of letters and then digits: an antibody, a gene, a receptor ("mda5", "il6", "cd20"); not a dose ("mg50")
+MARKER_RE = re.compile(r"(?!mg|mcg|ml|kg|mme)[a-z]{2,5}\d{1,3}[a-z]?")
+# "her baby is now due the rotavirus vaccine … giving live vaccines": a vaccine named as one of the kind asked
+EXAMPLE_VACCINE_RE = re.compile(r"\b([\w-]+) vaccines?\b(?=.*\blive(?:-attenuated)? vaccines?\b)", re.I | re.S)
 EXAMPLE_BEFORE_RE = re.compile(r"((?:[\w-]+\s+){1,3})or (?:an)?other\b", re.I)
 EXAMPLE_AFTER_RE = re.compile(r"\b(?:like|such as|e\.g\.,?|for example,?|for instance,?)\s+((?:[\w-]+\s*){1,2})", re.I)
 
 
 def example_words(question: str) -> frozenset[str]:
     """Lower-cased words a question gives as an example of what it asks about, not as its topic."""
-    spans = [m.group(1) for rx in (EXAMPLE_BEFORE_RE, EXAMPLE_AFTER_RE) for m in rx.finditer(question)]
+    spans = [
+        m.group(1) for rx in (EXAMPLE_BEFORE_RE, EXAMPLE_AFTER_RE, EXAMPLE_VACCINE_RE) for m in rx.finditer(question)
+    ]
     return frozenset(w for span in spans for w in TOKEN_RE.findall(span.lower()))
 
 
@@ -763,12 +782,16 @@ def unknown_key_terms(
     examples = example_words(question)
     out = []
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
-        if len(word) < 4 or any(ch.isdigit() for ch in word) or word in QUESTION_WORDS or word in common:
+        # a word with digits is a dose, a count or a code ("q2w", "50mg", "x5"), unless it is a name of letters
+        # and digits ("anti-MDA5": mda5, a marker no source names)
+        if word.isdigit() or (any(ch.isdigit() for ch in word) and not MARKER_RE.fullmatch(word)):
+            continue
+        if len(word) < 4 or word in QUESTION_WORDS or word in common:
             continue
         if word in examples:
             continue  # "the rotavirus vaccine or other live vaccines": what is asked about is live vaccines
-        if word in acronyms:
-            continue
+        if word in acronyms and not MARKER_RE.fullmatch(word):
+            continue  # (a marker's name, "MDA5", is no acronym spelt out elsewhere)
         if word in ACRONYMS and all(t in vocab for t in tokenize(ACRONYMS[word])):
             continue  # "CrCl" as clinicians write it: the sources say "creatinine clearance"
         if any(word.startswith(p) and _known_word(word[len(p) :], vocab, common) for p in PREFIXES):
@@ -863,7 +886,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
     terms = {t: w for t, w in terms.items() if t not in spelt_out or t in lexical.vocab} or terms
     # "an 82-year-old", "a 3 yo": the words of an age say who the patient is (bot.doses reads the age), little of
     # the topic: a label's every "years of age" would hold them
-    aged = {t for m in AGE_WORDS_RE.finditer(question) for t in tokenize(m.group(0))}
+    aged = {t for m in AGE_WORDS_RE.finditer(question) for t in tokenize(m.group(0))} | PERSON_STEMS
     terms = {t: w * AGE_WORD_WEIGHT if t in aged else w for t, w in terms.items()}
     acronym_of: dict[str, frozenset[str]] = {}
     for word in written:

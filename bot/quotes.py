@@ -32,8 +32,10 @@ CUES = {
         re.I,
     ),
     # "any other product containing diphenhydramine, even one used on skin": another product with the same drug
+    # "haloperidol may be capable of potentiating CNS depressants such as anesthetics, opiates": one drug adds
+    # to another's effect
     "interaction": re.compile(
-        r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b", re.I
+        r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b|\bpotentiat", re.I
     ),
     # "Store HUMIRA in a refrigerator at 36ºF to 46ºF (2ºC to 8ºC)": where and at what temperature it is kept
     "storage": re.compile(r"\d\s?[º°˚]\s?[FC]\b|\brefrigerat|\broom temperature\b", re.I),

@@ -219,6 +219,9 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
          "“oliceridine”"),
         # nor a drug asked about alone: its class's passages are about other drugs (haloperidol's boxed warning)
         ("Is pimavanserin an option for psychosis in a patient with Parkinson's disease?", "“pimavanserin”"),
+        # a marker of letters and digits no source names is a key word like any other
+        ("In juvenile dermatomyositis, what does a positive anti-MDA5 antibody mean for the risk of interstitial lung "
+         "disease?", "“mda5”"),
     ],
 )  # fmt: skip
 def test_what_a_drug_s_label_never_says_is_declined(ask: Callable[[str], Answer], question: str, said: str) -> None:
@@ -545,6 +548,25 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # an 82-year-old's caution is the Geriatric Use section's, not the JIA indication "4 years of age and older"
         ("humira in an 82yo w/ RA - any extra infection or cancer caution for elderly pts?", "labels/humira",
          "use caution when treating the elderly"),
+        # "already" says nothing of the topic, nor does "a 70yo": the label's dose with an alpha-blocker, in words
+        ("sildenafil for ED in a 70yo already on tamsulosin for BPH - starting dose?",
+         "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "initiated at the lowest dose"),
+        ("pt on lipitor 80 admitted w/ severe sepsis + low BP - hold the statin?", "labels/lipitor-orig",
+         "temporarily withheld or discontinued"),
+        # how much it raises the chance of dying: the boxed warning's figures, not the dose table
+        ("On the consult service an 84-year-old with Alzheimer's dementia and evening agitation is on haloperidol, "
+         "and the family asks how much it raises the chance of dying. What figures does the label give?",
+         "labels/no-title", "about 4.5%"),
+        ("After a man has taken sildenafil, how much time must pass before nitrates can be given safely?",
+         "labels/64f8040f-938d-4236-8e22-c838c9b5f8da", "unknown when nitrates"),
+        ("In ulcerative colitis, by what point must a patient show clinical remission for adalimumab to be "
+         "continued?", "labels/humira", "clinical remission by eight weeks"),
+        # a vaccine named as one of the live vaccines asked about is no unknown key word
+        ("A mother took adalimumab throughout pregnancy and her baby is now due the rotavirus vaccine at 2 months. "
+         "What does the label say about giving live vaccines to this infant?", "labels/humira",
+         "live-attenuated vaccines in exposed infants is unknown"),
+        ("Does haloperidol add to the sedative effect of opioid analgesics?", "labels/no-title",
+         "potentiating CNS depressants"),
         # "What does NIH say?" names who publishes the page, not what it is about
         ("A patient with suspected limited scleroderma asks whether the antibody blood test will settle the "
          "diagnosis. What does NIH say?", "medquad:GARD_0001661_4", "isn't a definitive test"),

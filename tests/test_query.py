@@ -61,6 +61,15 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ("mom on adalimumab into 3rd trimester - how long in the baby's serum?", ("pregnancy", "pediatric")),
         ("Febrile and hypotensive with a rising lactate on Humira: what to do?", ()),  # lactate, no lactation
         ("On oxycodone and alprazolam; how quickly should the alprazolam be withdrawn?", ("taper",)),
+        # trying for a baby asks of pregnancy, not of a child; "by what point" asks how long to go on
+        ("A woman on Lipitor wants to start trying for a baby this year. What should we discuss?", ("pregnancy",)),
+        ("In ulcerative colitis, by what point must remission be shown for adalimumab to be continued?", ("duration",)),
+        # how much time must pass asks when; how much it raises a risk asks a difference: no dose
+        (
+            "After a man has taken sildenafil, how much time must pass before nitrates can be given safely?",
+            ("warning",),
+        ),
+        ("On haloperidol, how much does it raise the chance of dying in dementia?", ()),
         ("How should Triaminic be stored?", ("storage",)),
     ],
 )
