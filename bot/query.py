@@ -37,7 +37,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         # "how much time must pass", "how much it raises the chance of dying": when, and a difference, not a dose
         r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bmg\b"
         r"|\bhow (?:many|often)\b"
-        r"|\bhow much\b(?! time\b| (?:[\w-]+ ){0,3}?(?:rais|increas|reduc|lower|improv|decreas|drop)\w*)"
+        r"|\bhow much\b(?! time\b| (?:[\w-]+ ){0,5}?(?:rais|ris[ei]|rose|fell|fall|increas|reduc|lower|improv"
+        r"|decreas|drop)\w*)"
         r"|\bhow (should|do|to) \w+ (take|use|give|start)"
         r"|\bhow (should|is|are) (\w+ ){1,2}(be )?(started|initiated|dosed)\b"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|\b(up)?titrat\w*|" + TREATED_WITH,
@@ -226,7 +227,9 @@ NOT_AMOUNT_RE = re.compile(
     r"|\bdos\w* (be |is )?(brought|stepped|taken) down\b"  # how to taper, not how much to give
     r"|\bdos\w* (?:be |is |are )?(?:taper|wean)\w*"  # "how can the dose be tapered?"
     # "how much time must pass before nitrates …": when; "how much it raises the chance of dying": a difference
-    r"|\bhow much time\b|\bhow much (?:[\w-]+ ){0,3}?(?:rais|increas|reduc|lower|improv|decreas|cut|drop|chang)\w*\b"
+    r"|\bhow much time\b"
+    r"|\bhow much (?:[\w-]+ ){0,5}?(?:rais|ris[ei]|rose|fell|fall|increas|reduc|lower|improv|decreas|cut|drop"
+    r"|chang)\w*\b"
     # "the dosing interval in renal or hepatic dysfunction": how it is changed for the organ, not an amount
     r"|\bdos\w* intervals?\b.{0,40}\b(renal|hepatic|kidney|liver)\b",
     re.I,
@@ -313,6 +316,7 @@ SEARCH_ALIASES = {
     "sepsis": "infection",
     "hold": "discontinue",
     "held": "withheld discontinued",
+    "mmr": "live vaccines",  # measles, mumps and rubella: a live vaccine, as the labels call them
     "trip": "traveling",  # the label's "When traveling, store HUMIRA in a cool carrier"
     "malar": "cheeks",  # a patient leaflet's "a rash on your cheeks or arms that gets worse in the sun"
     "urine": "toxicology",
@@ -385,6 +389,7 @@ SYNONYMS = (
     "old age aged",
     "take takes taking took taken",  # irregular forms the stemmer leaves apart
     "evaluate evaluated evaluation reevaluate reevaluated reevaluation",  # "how often should he be reevaluated?"
+    "gene genes genetic genetics",  # "Reynolds syndrome genetics?": "mutations in the LBR gene"
     # "observe the newborn for neonatal withdrawal": the guideline's "all infants with long-term opioid exposure"
     "newborn newborns neonatal neonate neonates infant infants",
 )
@@ -743,6 +748,7 @@ def _everyday_pair(word: str, common: frozenset[str]) -> bool:
 # "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
 # A name of letters and then digits: an antibody, a gene, a receptor ("mda5", "il6", "cd20"); not a dose ("mg50")
 MARKER_RE = re.compile(r"(?!mg|mcg|ml|kg|mme)[a-z]{2,5}\d{1,3}[a-z]?")
+HYPHEN_MARKER_RE = re.compile(r"\b([A-Za-z]{2,5})-(\d{1,3})\b")
 # "her baby is now due the rotavirus vaccine … giving live vaccines": a vaccine named as one of the kind asked
 EXAMPLE_VACCINE_RE = re.compile(r"\b([\w-]+) vaccines?\b(?=.*\blive(?:-attenuated)? vaccines?\b)", re.I | re.S)
 EXAMPLE_BEFORE_RE = re.compile(r"((?:[\w-]+\s+){1,3})or (?:an)?other\b", re.I)
@@ -780,7 +786,13 @@ def unknown_key_terms(
     # an acronym ("IVIG") is often spelt out in the sources ("intravenous immunoglobulin"): not a key word
     acronyms = {w.lower() for w in TOKEN_RE.findall(question) if written_acronym(w)}
     examples = example_words(question)
-    out = []
+    # a marker written with a hyphen ("anti-Jo-1", "IL-6") whose letters no source holds
+    # (one written in capitals, "HTLV-1", may be spelt out in the sources, as acronyms are)
+    out = [
+        f"{m.group(1).lower()}-{m.group(2)}"
+        for m in HYPHEN_MARKER_RE.finditer(question)
+        if not written_acronym(m.group(1)) and not any(t in vocab for t in tokenize(m.group(1)))
+    ]
     for word in dict.fromkeys(TOKEN_RE.findall(question.lower())):
         # a word with digits is a dose, a count or a code ("q2w", "50mg", "x5"), unless it is a name of letters
         # and digits ("anti-MDA5": mda5, a marker no source names)

@@ -220,6 +220,7 @@ def test_a_drug_the_corpus_does_not_cover_is_declined(ask: Callable[[str], Answe
         # nor a drug asked about alone: its class's passages are about other drugs (haloperidol's boxed warning)
         ("Is pimavanserin an option for psychosis in a patient with Parkinson's disease?", "“pimavanserin”"),
         # a marker of letters and digits no source names is a key word like any other
+        ("pt w/ suspected polymyositis, anti-Jo-1 positive - what does that mean for prognosis?", "“jo-1”"),
         ("In juvenile dermatomyositis, what does a positive anti-MDA5 antibody mean for the risk of interstitial lung "
          "disease?", "“mda5”"),
     ],
@@ -567,6 +568,14 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
          "live-attenuated vaccines in exposed infants is unknown"),
         ("Does haloperidol add to the sedative effect of opioid analgesics?", "labels/no-title",
          "potentiating CNS depressants"),
+        # MMR is a live vaccine, as the label calls it; "genetics" is said by "gene"
+        ("A 9-year-old with JIA on Humira is due for her MMR booster at school entry. Can she get it while on the "
+         "drug?", "labels/humira", "Avoid the use of live vaccines"),
+        ("scleroderma pt w/ primary biliary cirrhosis - Reynolds syndrome genetics?", "medquad:GARD_0005352_1",
+         "mutations in the LBR gene"),
+        # "how much did … rise" asks the size of a change, not a dose
+        ("In the EPOCH-then-antiretroviral trial for adult T-cell leukemia-lymphoma, how much did viral RNA "
+         "expression rise during chemotherapy?", "beir-scifact:601033", "median 190-fold"),
         # "What does NIH say?" names who publishes the page, not what it is about
         ("A patient with suspected limited scleroderma asks whether the antibody blood test will settle the "
          "diagnosis. What does NIH say?", "medquad:GARD_0001661_4", "isn't a definitive test"),
