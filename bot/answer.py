@@ -64,9 +64,9 @@ from .scope import allowed_rows, answer_rows, names_entity, rarest_topic
 from .search import Candidates, Searcher
 from .sections import section_name
 
-# A guideline recommendation that says how much to give, in words rather than an amount.
 # "VIAGRA should be initiated at the lowest dose": a label's dose in words
 LOWEST_DOSE_RE = re.compile(r"\b(?:initiated|started|begun|begin|start) at the lowest (?:effective )?dose\b", re.I)
+# A guideline recommendation that says how much to give, in words rather than an amount.
 HOW_MUCH_RE = re.compile(r"\b(quantity|lowest effective|MME)\b", re.I)  # not "dosage escalation"
 # A dose question for a population ("renal dosing in CKD 4?", "dose in cirrhosis") is answered by whether the
 # dose changes for it: "dosage adjustment in patients with renal dysfunction is not necessary" states no amount
