@@ -389,6 +389,8 @@ SYNONYMS = (
     "old age aged",
     "take takes taking took taken",  # irregular forms the stemmer leaves apart
     "evaluate evaluated evaluation reevaluate reevaluated reevaluation",  # "how often should he be reevaluated?"
+    # "how much to dispense": the guideline's "prescribe no greater quantity than needed"
+    "dispense dispensed dispensing prescribe prescribed prescribing",
     "gene genes genetic genetics",  # "Reynolds syndrome genetics?": "mutations in the LBR gene"
     # "observe the newborn for neonatal withdrawal": the guideline's "all infants with long-term opioid exposure"
     "newborn newborns neonatal neonate neonates infant infants",

@@ -576,6 +576,9 @@ def test_a_question_of_what_or_how_much_gets_the_sentence_that_says_it(
         # "how much did … rise" asks the size of a change, not a dose
         ("In the EPOCH-then-antiretroviral trial for adult T-cell leukemia-lymphoma, how much did viral RNA "
          "expression rise during chemotherapy?", "beir-scifact:601033", "median 190-fold"),
+        # "dispense" is said by the guideline's "prescribe"
+        ("post-op acute pain opioid rx - how much to dispense per CDC?", "guidelines/cdc-2022-opioid-rr7103a1-H",
+         "no greater quantity than needed"),
         # "What does NIH say?" names who publishes the page, not what it is about
         ("A patient with suspected limited scleroderma asks whether the antibody blood test will settle the "
          "diagnosis. What does NIH say?", "medquad:GARD_0001661_4", "isn't a definitive test"),

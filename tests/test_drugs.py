@@ -143,3 +143,19 @@ def test_a_damaged_drug_list_stops_the_engine_at_load_with_one_line(  # type: ig
 def test_a_class_names_a_drug_but_never_its_dose() -> None:
     assert names_any("once-weekly bisphosphonates", ("alendronate",))
     assert not names_any("once-weekly bisphosphonates", ("alendronate",), classes=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "named"),
+    [
+        # an older label's "opiates" names every opioid's class, as "opioids" does
+        ("haloperidol may be capable of potentiating CNS depressants such as anesthetics, opiates, and alcohol",
+         "morphine", True),
+        ("Use of opioids with benzodiazepines", "oxycodone", True),
+        ("Use of statins in pregnancy", "oxycodone", False),
+    ],
+)  # fmt: skip
+def test_a_drug_is_named_by_its_class(text: str, drug: str, named: bool) -> None:
+    from bot.drugs import names_any
+
+    assert names_any(text, (drug,)) is named
