@@ -95,15 +95,20 @@ def _retry_load(holder: EngineHolder) -> None:
         holder.load()
 
 
+def _log_to_stderr(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (used by `bot serve` with several workers)."""
-    logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(Settings())
+    settings = Settings()
+    _log_to_stderr(settings)
+    return create_app(settings)
 
 
 def app_serving(settings: Settings, engine: Engine) -> FastAPI:
     """The app of `bot serve` in one process, serving the engine it has already loaded (and checked)."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr(settings)
     holder = EngineHolder(settings)
     holder.adopt(engine)
     log.info("serving index %s", engine.index.path)

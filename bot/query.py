@@ -30,6 +30,8 @@ PARTICIPANTS_QUESTION_RE = re.compile(
     r"|randomi[sz]ed))\b|\bsample size\b",
     re.I,
 )
+# How a value moved: "how much did it fall", "how much it raises the chance of dying" ask the size of a change
+CHANGE_WORDS = r"rais|ris[ei]|rose|fell|fall|increas|reduc|lower|improv|decreas|drop"
 INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "boxed_warning": (r"\bbox(ed)?\s+warning|\bblack[\s-]?box", ("34066-1",)),
     "dose": (
@@ -37,8 +39,7 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
         # "how much time must pass", "how much it raises the chance of dying": when, and a difference, not a dose
         r"(?<!high-)(?<!low-)(?<!higher-)(?<!lower-)\bdos(e|es|age|ages|ing)\b|\bmg\b"
         r"|\bhow (?:many|often)\b"
-        r"|\bhow much\b(?! time\b| (?:[\w-]+ ){0,5}?(?:rais|ris[ei]|rose|fell|fall|increas|reduc|lower|improv"
-        r"|decreas|drop)\w*)"
+        rf"|\bhow much\b(?! time\b| (?:[\w-]+ ){{0,5}}?(?:{CHANGE_WORDS})\w*)"
         r"|\bhow (should|do|to) \w+ (take|use|give|start)"
         r"|\bhow (should|is|are) (\w+ ){1,2}(be )?(started|initiated|dosed)\b"
         r"|\bdirections?\b|\bwith(out)? food\b|\btaken with\b|\b(up)?titrat\w*|" + TREATED_WITH,
@@ -228,8 +229,7 @@ NOT_AMOUNT_RE = re.compile(
     r"|\bdos\w* (?:be |is |are )?(?:taper|wean)\w*"  # "how can the dose be tapered?"
     # "how much time must pass before nitrates …": when; "how much it raises the chance of dying": a difference
     r"|\bhow much time\b"
-    r"|\bhow much (?:[\w-]+ ){0,5}?(?:rais|ris[ei]|rose|fell|fall|increas|reduc|lower|improv|decreas|cut|drop"
-    r"|chang)\w*\b"
+    rf"|\bhow much (?:[\w-]+ ){{0,5}}?(?:{CHANGE_WORDS}|cut|chang)\w*\b"
     # "the dosing interval in renal or hepatic dysfunction": how it is changed for the organ, not an amount
     r"|\bdos\w* intervals?\b.{0,40}\b(renal|hepatic|kidney|liver)\b",
     re.I,
@@ -747,10 +747,10 @@ def _everyday_pair(word: str, common: frozenset[str]) -> bool:
     return any(word[:i] in common and word[i:] in common for i in range(3, len(word) - 2))
 
 
-# "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
 # A name of letters and then digits: an antibody, a gene, a receptor ("mda5", "il6", "cd20"); not a dose ("mg50")
 MARKER_RE = re.compile(r"(?!mg|mcg|ml|kg|mme)[a-z]{2,5}\d{1,3}[a-z]?")
 HYPHEN_MARKER_RE = re.compile(r"\b([A-Za-z]{2,5})-(\d{1,3})\b")
+# "the rotavirus vaccine or other live vaccines", "a pressor such as epinephrine": the words of an example
 # "her baby is now due the rotavirus vaccine … giving live vaccines": a vaccine named as one of the kind asked
 EXAMPLE_VACCINE_RE = re.compile(r"\b([\w-]+) vaccines?\b(?=.*\blive(?:-attenuated)? vaccines?\b)", re.I | re.S)
 EXAMPLE_BEFORE_RE = re.compile(r"((?:[\w-]+\s+){1,3})or (?:an)?other\b", re.I)

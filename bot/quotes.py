@@ -21,6 +21,7 @@ LEAD_IN_LINES = 4  # how far above a list item its lead-in line ("Plaque Psorias
 WORD_RE = re.compile(r"\w+")
 # Cues that a quote says what the question asks for; each found adds CUE_BONUS to its word coverage.
 CUE_BONUS = 0.15
+STORAGE_CUE = r"\d\s?[º°˚]\s?[FC]\b|\brefrigerat|\broom temperature\b"
 CUES = {
     "dose": AMOUNT_RE,
     "overdose": re.compile(r"\b(treat|treated|treatment|supportive|symptomatic|dialysis|hemodialysis)", re.I),
@@ -38,14 +39,13 @@ CUES = {
         r"\b(other|another) (products?|drugs?|medicines?|medications?) (containing|with)\b|\bpotentiat", re.I
     ),
     # "Store HUMIRA in a refrigerator at 36ºF to 46ºF (2ºC to 8ºC)": where and at what temperature it is kept
-    "storage": re.compile(r"\d\s?[º°˚]\s?[FC]\b|\brefrigerat|\broom temperature\b", re.I),
+    "storage": re.compile(STORAGE_CUE, re.I),
     # "When traveling, store HUMIRA in a cool carrier", "Do not freeze": a label's quote that says how the product
     # is kept (its storage section also lists what is supplied: "The following packaging configurations are
     # available")
     "kept": re.compile(
-        r"\bstor(?:e|ed|age|ing)\b|\b(?:keep|kept)\b(?= (?:[\w-]+ ){0,4}?(?:in|at|out of|away from|cold|cool|dry)\b)"
-        r"|\brefrigerat|\bfreez|\bfrozen\b|\btemperature"
-        r"|\d\s?[º°˚]\s?[FC]\b|\bprotect\w* from\b|\bdiscard|\bcarrier\b|\bice pack",
+        STORAGE_CUE + r"|\bstor(?:e|ed|age|ing)\b|\b(?:keep|kept)\b(?= (?:[\w-]+ ){0,4}?(?:in|at|out of|away from|cold"
+        r"|cool|dry)\b)|\bfreez|\bfrozen\b|\btemperature|\bprotect\w* from\b|\bdiscard|\bcarrier\b|\bice pack",
         re.I,
     ),
     "taper": re.compile(r"\btaper|\breduc\w* (?:the )?(?:daily )?dos\w* (?:to|by)\b", re.I),
