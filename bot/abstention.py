@@ -15,10 +15,10 @@ import numpy as np
 
 from .documents import Answer, Chunk
 from .doses import holds_all
-from .drugs import names_any
+from .drugs import names_any, same_drugs
 from .index import Index
 from .lexical import TOKEN_RE, tokenize
-from .query import LONG_QUESTION_WORDS, Query, is_question, synonym_stems
+from .query import LONG_QUESTION_WORDS, Query, is_question, synonym_stems, written_acronym
 from .search import Candidates, Searcher
 from .sections import section_name
 
@@ -42,6 +42,9 @@ BROAD_MATCH_MIN_TERMS = 6
 LONG_QUESTION_MIN_COSINE = 0.50
 LONG_QUESTION_MIN_TERMS = 6
 LONG_QUESTION_COVERAGE = 0.30
+# An acronym of at least this many letters held by at most this many passages names the topic as a drug does
+RARE_ACRONYM_MIN_CHARS = 3
+RARE_ACRONYM_ROWS = 20
 
 
 # A dose form a question asks whether a drug comes in ("Is haloperidol available as an orally disintegrating
@@ -96,7 +99,7 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
         return True
     coverage = word_coverage(query, chunks, index)
     n = len(query.terms)
-    full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities else FULL_MATCH_MIN_TERMS
+    full_terms = FULL_MATCH_MIN_TERMS_NAMED if query.entities or rare_acronym(query, index) else FULL_MATCH_MIN_TERMS
     return (
         (coverage >= FULL_MATCH_COVERAGE and n >= full_terms)
         or (coverage >= BROAD_MATCH_COVERAGE and n >= BROAD_MATCH_MIN_TERMS)
@@ -106,6 +109,16 @@ def lexical_evidence(query: Query, confidence: float, chunks: list[Chunk], index
             and n >= LONG_QUESTION_MIN_TERMS
         )
     )
+
+
+def rare_acronym(query: Query, index: Index) -> bool:
+    """The question writes an acronym that a few passages hold ("HFTC - which genes?": the page on
+    hyperphosphatemic familial tumoral calcinosis): as specific as a drug's name."""
+    for word in TOKEN_RE.findall(query.text):
+        stems = tokenize(word) if written_acronym(word) and len(word) >= RARE_ACRONYM_MIN_CHARS else []
+        if len(stems) == 1 and 0 < len(index.lexical.rows_with(stems[0])) <= RARE_ACRONYM_ROWS:
+            return True
+    return False
 
 
 def drugs_together(query: Query, chunks: list[Chunk], index: Index) -> bool:
@@ -170,6 +183,8 @@ def sources_name_specific(query: Query, quoted: list[Chunk], searcher: Searcher)
         return True
     if len(TOKEN_RE.findall(query.text)) >= LONG_QUESTION_WORDS:
         return True
+    if len(same_drugs(query.entities + query.drugs)) >= 2:
+        return True  # two drugs asked about together are the topic ("Bipolar inpatient on lithium … add haloperidol")
     # the word, or a word SYNONYMS says it with ("dialysis" for "hemodialysis")
     keys = [query.specific[0], *sorted(synonym_stems().get(query.specific[0], frozenset()))]
     keys += sorted(query.acronym_of.get(query.specific[0], frozenset()))  # "MME" for "milligram"

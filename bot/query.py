@@ -17,6 +17,7 @@ import numpy as np
 
 from .drugs import asked_about, drug_names, same_drugs, with_clipped_names, with_generics
 from .lexical import TOKEN_RE, tokenize
+from .spelling import corrected, inside_known, misspelt_known, near_english, near_known
 
 if TYPE_CHECKING:
     from .index import Index
@@ -67,7 +68,8 @@ INTENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "overdose": (r"\boverdos", ("34088-5",)),
     # when to stop it, how long to keep it up: Dosage and Administration says ("Only continue HUMIRA in …")
     "duration": (
-        r"\bwhen (?:do|should|must|to|can|would) (?:\w+ ){0,3}(?:stop|discontinu|continu|keep)"
+        # "When does the label say to stop continuing it if there is no remission?"
+        r"\bwhen (?:do|does|should|must|to|can|would) (?:\w+ ){0,4}(?:stop|discontinu|continu|keep)"
         r"|\bhow long (?:\w+ ){0,3}(?:take|use|continue|stay on|treat)|\bkeep (?:going|taking|using|it up)\b"
         r"|\bstop (?:it|taking|using|treatment) if\b|\bby when\b|\bby what (?:point|time|week|day)\b",
         ("34068-7",),
@@ -392,6 +394,8 @@ SYNONYMS = (
     # "how much to dispense": the guideline's "prescribe no greater quantity than needed"
     "dispense dispensed dispensing prescribe prescribed prescribing",
     "gene genes genetic genetics",  # "Reynolds syndrome genetics?": "mutations in the LBR gene"
+    # "the autoantibody test is negative": a page's "not everyone with limited scleroderma has these antibodies"
+    "autoantibody autoantibodies antibody antibodies",
     # "observe the newborn for neonatal withdrawal": the guideline's "all infants with long-term opioid exposure"
     "newborn newborns neonatal neonate neonates infant infants",
 )
@@ -419,6 +423,7 @@ class Query:
     focus: str | None = None  # the document title it names (bot/focus.py, `Searcher.focus_of`)
     # a stem of what an acronym the question writes spells out -> the acronym's stems ("milligram" -> "mme")
     acronym_of: dict[str, frozenset[str]] = field(default_factory=dict)
+    asked: str = ""  # asked_noun: the stem of the noun a "which …"/"what …" question asks for ("enzym")
 
     def says(self, stem: str, stems: set[str]) -> bool:
         """`stems` (a quote's) hold the question's `stem`, or the acronym the question wrote for it ("5–10 MME"
@@ -476,6 +481,12 @@ def english_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def _everyday_or_acronym() -> frozenset[str]:
+    """`english_words` and the acronyms ACRONYMS spells out (one set, built once: it is large)."""
+    return english_words() | ACRONYMS.keys()
+
+
+@lru_cache(maxsize=1)
 def everyday_stems() -> frozenset[str]:
     """The stems of `english_words`: a word whose stem is one of them is a form of an everyday word."""
     return frozenset(tokenize(" ".join(english_words())))
@@ -499,7 +510,7 @@ def specific_terms(
     `analyse` already made, so none is looked for twice)."""
     fixed = fixed or {}
     vocab = index.lexical.vocab
-    common = english_words() | ACRONYMS.keys()  # an acronym is searched spelt out: the words say it
+    common = _everyday_or_acronym()  # an acronym is searched spelt out: the words say it
     asked = intent_words(question)
     named = {t for e in entities for t in tokenize(e)}
     out: dict[str, None] = {}
@@ -560,8 +571,32 @@ def asks_amount(question: str) -> bool:
     return bool(AMOUNT_QUESTION_RE.search(question))
 
 
-# "when nitrates can be given after a dose", "taken since the last dose": when, relative to a dose, asks no dose
-DOSE_TIME_RE = re.compile(r"\b(?:after|since|before) (?:a |the |my |his |her |their |each |one |last )?dose\b", re.I)
+# "when nitrates can be given after a dose", "taken since the last dose", "what screening before the first dose":
+# when, relative to a dose, asks no dose
+DOSE_TIME_RE = re.compile(
+    r"\b(?:after|since|before) (?:a |the |my |his |her |their |each |one |last )?(?:first |next |initial )?dose\b", re.I
+)
+
+
+# "which muscle enzymes should be measured?", "HFTC - which genes?": the noun after "which"/"what" (up to two
+# words before it) is the kind of thing the answer names
+ASKED_NOUN_RE = re.compile(
+    r"\b(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|the|a|an|of|to|if)\b)"
+    r"(?:[a-z-]+\s+){0,2}?([a-z-]+)(?=\s+(?:should|are|is|do|does|did|can|could|would|will|were|was|has|have|may"
+    r"|might|must)\b|\s*[?:])",
+    re.I,
+)
+VAGUE_NOUNS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "way", "ways", "one", "ones", "thing"})
+
+
+def asked_noun(question: str) -> str:
+    """The stem of the noun a "which …"/"what …" question asks for ("enzym" in "which muscle enzymes should be
+    measured?"), "" when it asks for none, a vague one ("what kind …") or what an intent names ("dose")."""
+    m = ASKED_NOUN_RE.search(question)
+    if m is None or m.group(1).lower() in VAGUE_NOUNS | intent_words(question):
+        return ""  # (what an intent asks for, "what start dose?", its cues find)
+    stems = tokenize(m.group(1))
+    return stems[0] if stems else ""
 
 
 def intents_of(question: str) -> tuple[str, ...]:
@@ -583,14 +618,6 @@ def find_entities(question: str, lexicon: Mapping[str, object]) -> tuple[str, ..
     found = list(dict.fromkeys(found))
     # keep the longest names: "atorvastatin calcium" and "atorvastatin" both found -> both kept (same docs)
     return tuple(sorted(found, key=lambda n: (-len(n), n)))
-
-
-def _near_known(stem: str, vocab: dict[str, int]) -> bool:
-    """A misspelling of a word the index knows (one edit away, same first letter)."""
-    if len(stem) < 5:
-        return False
-    pool = [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 1]
-    return bool(difflib.get_close_matches(stem, pool, n=1, cutoff=0.85))
 
 
 PREFIXES = (
@@ -618,63 +645,6 @@ PREFIXES = (
     "counter",
     "trans",
 )
-
-
-def corrected(stem: str, vocab: dict[str, int], entities: tuple[str, ...]) -> str:
-    """A stem the index does not know, replaced by the known one it misspells ("pregnent" -> "pregnant",
-    "lipit" -> "lipitor" when the question names LIPITOR by a misspelling); else itself."""
-    if stem in vocab or len(stem) < 5:
-        return stem
-    if any(w.endswith(stem) and len(w) >= len(stem) + 3 for w in vocab):
-        return stem  # "pressor" of "vasopressor": the end of a word the sources use, not a misspelt "professor"
-    named = [t for e in entities for t in tokenize(e) if t in vocab]
-    pool = named + [w for w in vocab if w[:1] == stem[:1] and abs(len(w) - len(stem)) <= 2]
-    # a letter typed in the wrong place ("chron" for "crohn"): the one known word it makes when moved back wins
-    # over a longer word that merely starts the same way ("chronic"); not for a name with digits ("RPL23" is
-    # no "RPL32"), and letters swapped far apart are no slip ("marek" is no "maker", "cronic" no "crocin")
-    letters = sorted(stem)  # the same letters first: a cheap test before trying each move
-    moved = [w for w in pool if len(w) == len(stem) and sorted(w) == letters and _one_letter_moved(stem, w)]
-    if len(moved) == 1 and not any(ch.isdigit() for ch in stem):
-        return moved[0]
-    match = difflib.get_close_matches(stem, pool, n=1, cutoff=0.75)
-    return match[0] if match else stem
-
-
-def _one_letter_moved(a: str, b: str) -> bool:
-    """`b` is `a` with one letter moved elsewhere ("chron" -> "crohn", "recieve" -> "receive")."""
-    if len(a) != len(b) or a == b:
-        return False
-    return any(a[:i] + a[i + 1 :] == b[:j] + b[j + 1 :] and a[i] == b[j] for i in range(len(a)) for j in range(len(b)))
-
-
-def _near_english(word: str, common: frozenset[str]) -> bool:
-    """One edit (a letter added, dropped, changed, or two swapped) from an everyday English word of at
-    least 4 letters: "tounge", "wiegh", "alot" are misspellings, not key words."""
-    if len(word) < 4:
-        return False
-    return any(len(e) >= 4 and e in common for e in _edits(word))
-
-
-def _edits(word: str) -> set[str]:
-    """The words one edit from `word`: a letter dropped, two swapped, one changed or one added."""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    edits = {a + b[1:] for a, b in splits if b}
-    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
-    edits |= {a + c + b for a, b in splits for c in letters}
-    return edits - {word}
-
-
-def _misspelt_known(word: str, vocab: dict[str, int]) -> bool:
-    """One edit of the word as written, stemmed, is a stem the index knows ("coatmer": "coatomer" ->
-    "coatom"). Stems alone miss it: a misspelling can change how a word stems."""
-    return len(word) >= 6 and any(stem in vocab for e in _edits(word) if e[:1] == word[:1] for stem in tokenize(e)[:1])
-
-
-def _inside_known(stem: str, vocab: dict[str, int]) -> bool:
-    """Part of a longer word the index knows ("steroid" in "corticosteroid")."""
-    return len(stem) >= 5 and any(stem in w for w in vocab if len(w) > len(stem))
 
 
 # How many of the rows holding every word of a name are read to find the words in its order.
@@ -819,13 +789,13 @@ def unknown_key_terms(
             continue
         if word in index.entity_lexicon or find_entities(word, index.entity_lexicon):
             continue
-        if any(_near_known(s, vocab) or _inside_known(s, vocab) for s in stems) or _misspelt_known(word, vocab):
+        if any(near_known(s, vocab) or inside_known(s, vocab) for s in stems) or misspelt_known(word, vocab):
             continue
         if _compound(word, vocab, common):
             continue  # two known words run together ("ipscderived", "panicprone")
         if word.rstrip("s") in common or (word.endswith("es") and word[:-2] in common):
             continue
-        if _near_english(word, common):
+        if near_english(word, common):
             continue  # a misspelt everyday word ("tounge", "wiegh", "alot") is no key word
         out.append(word)
     return tuple(out)
@@ -932,6 +902,7 @@ def analyse(question: str, index: Index, focus: str | None = None) -> Query:
         drugs=drugs,
         focus=focus,
         acronym_of=acronym_of,
+        asked=asked_noun(question),
     )
 
 

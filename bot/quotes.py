@@ -126,7 +126,7 @@ NOT_EVIDENCE_RE = re.compile(
     r"|medlineplus medical dictionary to look up|the table below includes how often"
     r"|approximate number of patients \(when available\)"
     # an abstract's own citation line ("JAMA. 2000;284:1546-1548."): where it was published, not what it found
-    r"|^\W*(?:[A-Z][\w.&]*\s?){1,6}\d{4}\s?;\s?\d+(?:\(\d+\))?\s?:\s?[A-Z]?\d+(?:\s?[-–]\s?[A-Z]?\d+)?\.?\s*$"
+    r"|^\W*(?:[A-Z][\w.&]*+\s?){1,6}\d{4}\s?;\s?\d+(?:\(\d+\))?\s?:\s?[A-Z]?\d+(?:\s?[-–]\s?[A-Z]?\d+)?\.?\s*$"
     # a label's product codes and packaging: what the pharmacist dispenses, not what the clinician asks
     r"|\bNDC\b|dispensed in a carton"
     # a patient leaflet's pointers to its own figures and sections ("See Figure N.", "See the section below
@@ -296,6 +296,8 @@ def cue_bonus(query: Query, quote: str) -> float:
             bonus += CUE_BONUS
             if intent == "interaction" and names_any(quote, query.drugs, classes=False):
                 bonus += CUE_BONUS  # "with any other product containing diphenhydramine": the drug asked about
+    if query.asked and re.search(rf"\b{re.escape(query.asked)}", quote, re.I):
+        bonus += CUE_BONUS  # "which muscle enzymes …?": "… certain muscle enzymes (i.e. creatine kinase and aldolase)"
     if WHAT_IS_RE.match(query.text) and DEFINING_RE.match(quote):
         bonus += CUE_BONUS
     if query.words & USUAL_WORDS and USUAL_RE.search(quote):

@@ -20,11 +20,11 @@ from .embedding import Embedder
 from .focus import find_focus, question_types
 from .index import Index, document_text
 from .lexical import Lexical
-from .query import corrected
 from .ranker import FEATURES, Ranker, load_ranker, reciprocal
 from .shapes import from_store as shapes_from_store
 from .shapes import read as read_shapes
 from .shapes import type_bits
+from .spelling import corrected
 from .vectors import FILTER_EXACT_FACTOR, FILTER_EXACT_ROWS
 
 METHODS = ("bm25", "dense", "hybrid", "final", "learned")

@@ -4,6 +4,7 @@ the real SPL labels (the quotes come from the same code the real model's answers
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -71,6 +72,12 @@ needs_spl = pytest.mark.skipif(not SPL.is_dir(), reason="shared evidence pack no
         ),
         ("On haloperidol, how much does it raise the chance of dying in dementia?", ()),
         ("How should Triaminic be stored?", ("storage",)),
+        # screening before the first dose asks what comes before it, not a dose; "when does the label say to stop"
+        ("A 45-year-old with RA is about to start Humira. What TB screening is required before the first dose?", ()),
+        (
+            "UC patient on adalimumab two months: when does the label say to stop continuing it without remission?",
+            ("duration",),
+        ),
     ],
 )
 def test_intents(question: str, intents: tuple[str, ...]) -> None:
@@ -281,9 +288,10 @@ def test_compound_words_of_known_parts(word: str, vocab: set[str], common: set[s
      ("warfarin", False), ("tirasemtiv", False), ("kat", False)],
 )  # fmt: skip
 def test_a_misspelt_everyday_word_is_no_key_word(word: str, near: bool) -> None:
-    from bot.query import _near_english, english_words
+    from bot.query import english_words
+    from bot.spelling import near_english
 
-    assert _near_english(word, english_words()) is near
+    assert near_english(word, english_words()) is near
 
 
 @needs_spl
@@ -473,6 +481,28 @@ def test_written_acronyms(word: str, acronym: bool) -> None:
     from bot.query import written_acronym
 
     assert written_acronym(word) is acronym
+
+
+@pytest.mark.parametrize(
+    ("question", "noun"),
+    [
+        (
+            "Adult with proximal muscle weakness and suspected polymyositis: which muscle enzymes should be measured?",
+            "enzym",
+        ),
+        ("HFTC - which genes?", "gene"),
+        ("What TB screening is required before starting Humira?", "screen"),
+        ("What is the dose of Lipitor?", ""),  # "what is …" asks for no noun of its own
+        ("What kinds are there?", ""),  # a vague one
+        ("Which of the following is true?", ""),
+        ("What dose of haldol for delirium in the ICU?", ""),  # no verb after it: read no further
+        ("viagra w tamsulosin, pt stable on the alpha blocker - what start dose?", ""),  # the dose intent's word
+    ],
+)
+def test_asked_noun(question: str, noun: str) -> None:
+    from bot.query import asked_noun
+
+    assert asked_noun(question) == noun
 
 
 def test_intent_words_are_whole_words() -> None:
@@ -811,7 +841,7 @@ def test_opioids_are_said_as_opiates_too() -> None:
 
 
 def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
-    from bot.query import corrected
+    from bot.spelling import corrected
 
     vocab = {"vasopressor": 0, "professor": 1, "frozen": 2}
     assert corrected("pressor", vocab, ()) == "pressor"  # not "professor"
@@ -831,7 +861,7 @@ def test_part_of_a_known_word_is_not_corrected_to_another() -> None:
     ],
 )
 def test_a_letter_typed_in_the_wrong_place_is_moved_back(stem: str, vocab: set[str], fixed: str) -> None:
-    from bot.query import corrected
+    from bot.spelling import corrected
 
     assert corrected(stem, dict.fromkeys(vocab, 0), ()) == fixed
 
@@ -964,3 +994,38 @@ def test_an_ambiguous_acronym_is_read_as_the_meaning_the_sources_settle(label_en
     from bot.query import with_acronyms_read
 
     assert with_acronyms_read(question, label_engine.index) == read
+
+
+@needs_spl
+def test_two_drugs_asked_together_need_no_other_specific_word(label_engine) -> None:  # type: ignore[no-untyped-def]
+    from bot.abstention import sources_name_specific
+
+    index = label_engine.index
+    query = analyse(
+        "Bipolar inpatient on lithium; the team wants to add haloperidol for agitation. What interaction risk is "
+        "described?",
+        index,
+    )
+    assert set(query.drugs) == {"lithium", "haloperidol"}
+    rows = index.lexical.rows_with("lithium")[:1].tolist()
+    quoted = list(index.chunks(rows).values())
+    unheard = dataclasses.replace(query, specific=("xqzt",))  # a specific word no source holds
+    assert sources_name_specific(unheard, quoted, label_engine.searcher)
+    alone = analyse("Bipolar inpatient on haloperidol: what xqzt risk is described?", index)
+    assert not sources_name_specific(dataclasses.replace(alone, specific=("xqzt",)), quoted, label_engine.searcher)
+
+
+@needs_spl
+@pytest.mark.parametrize(
+    ("question", "rare"),
+    [
+        ("NMS - what signs?", True),  # neuroleptic malignant syndrome: a few passages of the haloperidol label
+        ("TB - what test?", False),  # tuberculosis: all over the HUMIRA label
+        ("XQZT - what test?", False),  # no source holds it
+        ("nms - what signs?", False),  # not written as an acronym
+    ],
+)
+def test_rare_acronym(label_engine, question: str, rare: bool) -> None:  # type: ignore[no-untyped-def]
+    from bot.abstention import rare_acronym
+
+    assert rare_acronym(analyse(question, label_engine.index), label_engine.index) is rare
